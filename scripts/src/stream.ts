@@ -1,0 +1,79 @@
+import { DeliverPolicy, type NatsConnection, connect, headers as natsHeaders } from "nats";
+import { dlqStream, fromNatsMessage, type StreamNames } from "@snapmesh/runtime";
+
+export interface StreamOptions {
+  natsUrl: string;
+  names: StreamNames;
+}
+
+async function open(opts: StreamOptions): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: opts.natsUrl, timeout: 3_000 });
+  } catch (err) {
+    throw new Error(`could not connect to NATS at ${opts.natsUrl}: ${(err as Error).message} (set NATS_URL)`);
+  }
+}
+
+/** Follows facts (and dead letters) as they arrive, with an ephemeral ordered consumer; `--all` replays history. */
+export async function tail(
+  opts: StreamOptions & { all: boolean; dlq: boolean },
+  print: (entry: Record<string, unknown>) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const nc = await open(opts);
+  const js = nc.jetstream();
+  const streams = opts.dlq ? [opts.names.stream, dlqStream(opts.names)] : [opts.names.stream];
+  const loops = streams.map(async (stream) => {
+    const consumer = await js.consumers.get(stream, {
+      deliver_policy: opts.all ? DeliverPolicy.All : DeliverPolicy.New,
+    });
+    const messages = await consumer.consume();
+    signal.addEventListener("abort", () => messages.stop());
+    for await (const m of messages) {
+      const dead = stream !== opts.names.stream;
+      const body = dead ? JSON.parse(new TextDecoder().decode(m.data)) : { event: fromNatsMessage(m.data, m.headers) };
+      print({ stream, seq: m.seq, subject: m.subject, deadLetter: dead, ...body });
+    }
+  });
+  await Promise.race([Promise.all(loops), new Promise((r) => signal.addEventListener("abort", r))]);
+  await nc.close();
+}
+
+/**
+ * Re-publishes dead-lettered events to the facts stream (each under a fresh Nats-Msg-Id, keeping its
+ * CloudEvent id so consumers still de-duplicate effects) and removes them from the dead-letter stream.
+ */
+export async function replayDeadLetters(
+  opts: StreamOptions & { filterType?: string; dryRun: boolean },
+): Promise<Array<{ seq: number; type: string; id: string; replayed: boolean }>> {
+  const nc = await open(opts);
+  try {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    const name = dlqStream(opts.names);
+    const info = await jsm.streams.info(name).catch(() => undefined);
+    if (!info || info.state.messages === 0) return [];
+    const results = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const msg = await jsm.streams.getMessage(name, { seq }).catch(() => undefined);
+      if (!msg) continue;
+      const entry = JSON.parse(new TextDecoder().decode(msg.data)) as { event: { id: string; type: string } | null };
+      const event = entry.event;
+      if (!event || (opts.filterType && event.type !== opts.filterType)) continue;
+      if (!opts.dryRun) {
+        const h = natsHeaders();
+        h.set("content-type", "application/cloudevents+json");
+        await js.publish(`${opts.names.subjectPrefix}.${event.type}`, new TextEncoder().encode(JSON.stringify(event)), {
+          msgID: `${event.id}:replay:${seq}`,
+          headers: h,
+        });
+        await jsm.streams.deleteMessage(name, seq);
+      }
+      results.push({ seq, type: event.type, id: event.id, replayed: !opts.dryRun });
+    }
+    return results;
+  } finally {
+    await nc.close();
+  }
+}
+

@@ -1,0 +1,3 @@
+export * from "./define.ts";
+import type { EventDef } from "./define.ts";
+export const catalog: readonly EventDef[] = [];

@@ -1,0 +1,152 @@
+import type { SnapEvent } from "@snapmesh/events";
+import { CloudEvent, ValidationError } from "cloudevents";
+import { AppError, badRequest, unsupportedMediaType } from "./errors.js";
+
+export type ContentMode = "binary" | "structured" | "batch";
+
+export interface ReceivedEvents {
+  mode: ContentMode;
+  events: SnapEvent[];
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+
+const REQUIRED = ["id", "source", "type"] as const;
+const BINARY_RESERVED = new Set(["specversion", "id", "source", "type", "time", "subject", "dataschema"]);
+const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
+
+/** Reads CloudEvents from an HTTP request in binary, structured or batch content mode (HTTP protocol binding 1.0). */
+export function parseCloudEvents(headers: Headers, body: Buffer): ReceivedEvents {
+  const contentType = header(headers, "content-type") ?? "";
+  const mediaType = contentType.split(";")[0]!.trim().toLowerCase();
+  if (mediaType === "application/cloudevents-batch+json") {
+    const parsed = parseJson(body);
+    if (!Array.isArray(parsed)) throw badRequest("invalid_batch", "a batch must be a JSON array of events");
+    if (parsed.length === 0) throw badRequest("invalid_batch", "a batch must hold at least one event");
+    return {
+      mode: "batch",
+      events: parsed.map((item, index) => withIndex(index, () => structuredEvent(item))),
+    };
+  }
+  if (mediaType.startsWith("application/cloudevents")) {
+    if (mediaType !== "application/cloudevents+json") {
+      throw unsupportedMediaType(`event format '${mediaType}' is not supported; use application/cloudevents+json`);
+    }
+    return { mode: "structured", events: [structuredEvent(parseJson(body))] };
+  }
+  return { mode: "binary", events: [binaryEvent(headers, body, mediaType)] };
+}
+
+function binaryEvent(headers: Headers, body: Buffer, mediaType: string): SnapEvent {
+  const attrs: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (!lower.startsWith("ce-") || value === undefined) continue;
+    attrs[lower.slice(3)] = decodeHeader(lower, Array.isArray(value) ? value.join(",") : value);
+  }
+  if (Object.keys(attrs).length === 0) {
+    if (mediaType && mediaType !== "application/json") {
+      throw unsupportedMediaType(`'${mediaType}' is not a CloudEvent: send ce-* headers or application/cloudevents+json`);
+    }
+    throw badRequest("not_a_cloudevent", "no ce-* headers and no structured content type: this is not a CloudEvent");
+  }
+  if (body.length > 0) {
+    if (mediaType !== "application/json" && !mediaType.endsWith("+json")) {
+      throw unsupportedMediaType(`event data must be JSON, got '${mediaType || "no content type"}'`);
+    }
+    attrs.data = parseJson(body);
+    attrs.datacontenttype = mediaType;
+  }
+  return checkEvent(attrs);
+}
+
+function structuredEvent(value: unknown): SnapEvent {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw badRequest("invalid_cloudevent", "a structured event must be a JSON object");
+  }
+  const attrs = { ...(value as Record<string, unknown>) };
+  if ("data_base64" in attrs) {
+    throw unsupportedMediaType("data_base64 is not accepted: event data must be JSON");
+  }
+  return checkEvent(attrs);
+}
+
+function checkEvent(attrs: Record<string, unknown>): SnapEvent {
+  if (attrs.specversion === undefined) throw badRequest("missing_specversion", "the event has no specversion");
+  if (attrs.specversion !== "1.0") {
+    throw badRequest("unsupported_specversion", `specversion '${String(attrs.specversion)}' is not supported; use 1.0`);
+  }
+  for (const name of REQUIRED) {
+    const value = attrs[name];
+    if (value === undefined || value === null || value === "") {
+      throw badRequest(`missing_${name}`, `the event has no ${name}`);
+    }
+    if (typeof value !== "string") throw badRequest(`invalid_${name}`, `${name} must be a string`);
+  }
+  for (const name of Object.keys(attrs)) {
+    if (name === "data" || name === "datacontenttype" || BINARY_RESERVED.has(name)) continue;
+    if (!EXTENSION_NAME.test(name)) {
+      throw badRequest("invalid_attribute_name", `attribute name '${name}' must be 1-20 lowercase letters or digits`);
+    }
+  }
+  try {
+    // The SDK's validator checks time, URIs and attribute types against the spec's JSON schema.
+    new CloudEvent(attrs, true);
+  } catch (err) {
+    if (err instanceof ValidationError) {
+      throw badRequest("invalid_cloudevent", `the event is not valid CloudEvents 1.0: ${err.message}`, {
+        errors: (err.errors ?? []).map(String),
+      });
+    }
+    throw badRequest("invalid_cloudevent", `the event is not valid CloudEvents 1.0: ${(err as Error).message}`);
+  }
+  return attrs as SnapEvent;
+}
+
+function decodeHeader(name: string, value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw badRequest("invalid_header", `header ${name} is not validly percent-encoded`);
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) throw badRequest("malformed_json", "the body is empty");
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw badRequest("malformed_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function withIndex<T>(index: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof AppError) {
+      throw new AppError(err.status, err.code, `batch entry ${index}: ${err.message}`, { ...err.details, index });
+    }
+    throw err;
+  }
+}
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Binary-mode HTTP form of an event (headers + JSON body), as sent by sinks and replies. */
+export function toBinary(event: SnapEvent): { headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = { "content-type": event.datacontenttype ?? "application/json" };
+  for (const [name, value] of Object.entries(event)) {
+    if (name === "data" || name === "datacontenttype" || value === undefined) continue;
+    headers[`ce-${name}`] = encodeHeader(String(value));
+  }
+  return { headers, body: event.data === undefined ? "" : JSON.stringify(event.data) };
+}
+
+// Percent-encode what HTTP header values cannot carry (CloudEvents HTTP binding 3.1.3.2).
+function encodeHeader(value: string): string {
+  return value.replace(/[^\x21-\x24\x26-\x7e ]/g, (c) => encodeURIComponent(c)).replace(/^ | $/g, "%20");
+}

@@ -1,0 +1,74 @@
+import { z } from "zod";
+
+/** Environment variables every service understands. Services extend this with their own. */
+export const baseConfigSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DATABASE_URL: z.string().regex(/^(postgres(ql)?|pglite):\/\//, "must start with postgres://, postgresql:// or pglite://"),
+  EVENT_SINK: z.enum(["nats", "http", "none"]).default("nats"),
+  K_SINK: z.url().optional(),
+  K_CE_OVERRIDES: z.string().optional(),
+  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default("SNAPMESH_EVENTS"),
+  EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("events"),
+  EVENT_CONSUMERS: z.enum(["on", "off"]).default("on"),
+  CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  CONSUMER_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
+  CONSUMER_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(60000),
+  OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  OUTBOX_PAUSED: z.enum(["0", "1"]).default("0"),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10000),
+  MIGRATE_ON_START: z.enum(["0", "1"]).default("1"),
+  SNAPMESH_JWKS_URL: z.url().optional(),
+  SNAPMESH_JWT_ISSUER: z.string().default("snapmesh-auth"),
+  EGRESS_PROXY: z.string().optional(),
+  HTTPS_PROXY: z.string().optional(),
+  HTTP_PROXY: z.string().optional(),
+  NO_PROXY: z.string().optional(),
+  EGRESS_ALLOW_HOSTS: z.string().default(""),
+  EGRESS_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
+  EGRESS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+});
+export type BaseConfig = z.infer<typeof baseConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment; throws a ConfigError naming every bad or missing variable. */
+export function parseConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(emptyToUndefined(env));
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join(".") || "(environment)";
+    const missing = issue.code === "invalid_type" && env[name] === undefined;
+    return missing ? `${name}: required but not set` : `${name}: ${issue.message}`;
+  });
+  throw new ConfigError(problems);
+}
+
+/** parseConfig for a process entry point: on failure prints the problems and exits at once with code 78 (EX_CONFIG). */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  try {
+    return parseConfig(schema, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78);
+  }
+}
+
+function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === "" ? undefined : v]));
+}
+
+export function splitList(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

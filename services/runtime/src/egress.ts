@@ -1,0 +1,188 @@
+import { Agent, type Dispatcher, ProxyAgent, request } from "undici";
+import { AppError } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+
+export interface EgressOptions {
+  /** Forward proxy for every call (the egress gateway); `EGRESS_PROXY`, else `HTTPS_PROXY`/`HTTP_PROXY`. */
+  proxy?: string;
+  /** Hosts reached without the proxy (`NO_PROXY`): exact names, `.suffix` / `*.suffix`, or `*`. */
+  noProxy?: string[];
+  /** Destinations allowed at all; anything else is refused before a connection is made. */
+  allowHosts: string[];
+  timeoutMs: number;
+  retries: number;
+  breakerThreshold?: number;
+  breakerCooldownMs?: number;
+  metrics?: Metrics;
+}
+
+export interface EgressRequest {
+  method?: "GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "PATCH";
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Retried on failure; defaults to true for GET/HEAD/PUT/DELETE. */
+  idempotent?: boolean;
+  timeoutMs?: number;
+}
+
+export interface EgressResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json<T = unknown>(): T;
+}
+
+const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504]);
+
+/** The one way out of a service: proxy-aware, allow-listed, with timeouts, retries with jitter and a circuit breaker. */
+export class EgressClient {
+  private readonly direct = new Agent({ connect: { timeout: 5_000 } });
+  private readonly proxied: Dispatcher | undefined;
+  private readonly breakers = new Map<string, CircuitBreaker>();
+
+  constructor(private readonly opts: EgressOptions) {
+    this.proxied = opts.proxy ? new ProxyAgent({ uri: opts.proxy }) : undefined;
+  }
+
+  async request(url: string, req: EgressRequest = {}): Promise<EgressResponse> {
+    const target = new URL(url);
+    const host = target.hostname;
+    if (!hostMatches(host, target.host, this.opts.allowHosts)) {
+      this.count(host, "refused");
+      throw new AppError(502, "egress_host_not_allowed", `outbound calls to '${target.host}' are not allowed`, {
+        host: target.host,
+      });
+    }
+    const breaker = this.breaker(target.host);
+    if (!breaker.allows()) {
+      this.count(host, "circuit_open");
+      throw new AppError(503, "egress_circuit_open", `calls to '${target.host}' are paused after repeated failures`);
+    }
+    const method = req.method ?? "GET";
+    const idempotent = req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(method);
+    const attempts = 1 + (idempotent ? this.opts.retries : 0);
+    const dispatcher = this.proxied && !hostMatches(host, target.host, this.opts.noProxy ?? []) ? this.proxied : this.direct;
+    let lastError: AppError | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) await sleep(jitter(attempt));
+      try {
+        const res = await request(target, {
+          method,
+          headers: req.headers,
+          body: req.body,
+          dispatcher,
+          signal: AbortSignal.timeout(req.timeoutMs ?? this.opts.timeoutMs),
+        });
+        const body = Buffer.from(await res.body.arrayBuffer());
+        if (RETRYABLE_STATUS.has(res.statusCode) || res.statusCode >= 500) {
+          breaker.failure();
+          lastError = new AppError(503, "egress_upstream_error", `${target.host} answered ${res.statusCode}`, {
+            status: res.statusCode,
+          });
+          if (attempt < attempts) continue;
+          this.count(host, "upstream_error");
+          return toResponse(res.statusCode, res.headers, body);
+        }
+        breaker.success();
+        this.count(host, "ok");
+        return toResponse(res.statusCode, res.headers, body);
+      } catch (err) {
+        breaker.failure();
+        const timedOut = (err as Error).name === "TimeoutError" || (err as Error).name === "AbortError";
+        lastError = new AppError(
+          timedOut ? 504 : 503,
+          timedOut ? "egress_timeout" : "egress_unreachable",
+          timedOut ? `${target.host} did not answer in time` : `${target.host} could not be reached: ${(err as Error).message}`,
+        );
+      }
+    }
+    this.count(host, lastError?.code ?? "failed");
+    throw lastError ?? new AppError(503, "egress_unreachable", `${target.host} could not be reached`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.direct.close(), this.proxied?.close()]);
+  }
+
+  private breaker(key: string): CircuitBreaker {
+    let b = this.breakers.get(key);
+    if (!b) {
+      b = new CircuitBreaker(this.opts.breakerThreshold ?? 5, this.opts.breakerCooldownMs ?? 10_000);
+      this.breakers.set(key, b);
+    }
+    return b;
+  }
+
+  private count(host: string, outcome: string): void {
+    this.opts.metrics?.egressRequests.inc({ host, outcome });
+  }
+}
+
+/** Opens after `threshold` failures in a row; after `cooldownMs` lets one trial call through (half-open). */
+export class CircuitBreaker {
+  private failures = 0;
+  private openedAt: number | undefined;
+
+  constructor(
+    private readonly threshold: number,
+    private readonly cooldownMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get state(): "closed" | "open" | "half-open" {
+    if (this.openedAt === undefined) return "closed";
+    return this.now() - this.openedAt >= this.cooldownMs ? "half-open" : "open";
+  }
+
+  allows(): boolean {
+    const state = this.state;
+    if (state === "half-open") this.openedAt = this.now(); // one trial; others wait for its outcome
+    return state !== "open";
+  }
+
+  success(): void {
+    this.failures = 0;
+    this.openedAt = undefined;
+  }
+
+  failure(): void {
+    this.failures++;
+    if (this.failures >= this.threshold) this.openedAt = this.now();
+  }
+}
+
+export function hostMatches(hostname: string, hostWithPort: string, patterns: string[]): boolean {
+  const name = hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  return patterns.some((raw) => {
+    const p = raw.trim().toLowerCase();
+    if (!p) return false;
+    if (p === "*") return true;
+    if (p.startsWith("*.") || p.startsWith(".")) {
+      const suffix = p.replace(/^\*/, "");
+      return name.endsWith(suffix);
+    }
+    return p === name || p === hostWithPort.toLowerCase();
+  });
+}
+
+function toResponse(status: number, headers: EgressResponse["headers"], body: Buffer): EgressResponse {
+  return {
+    status,
+    headers,
+    body,
+    json<T>() {
+      try {
+        return JSON.parse(body.toString("utf8")) as T;
+      } catch {
+        throw new AppError(502, "egress_bad_response", "the upstream answered with invalid JSON");
+      }
+    },
+  };
+}
+
+function jitter(attempt: number): number {
+  const base = Math.min(2_000, 100 * 2 ** (attempt - 2));
+  return Math.round(base / 2 + Math.random() * base);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,65 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<"method" | "route" | "status">;
+  httpDuration: Histogram<"method" | "route">;
+  eventsHandled: Counter<"type" | "door" | "outcome">;
+  eventsPublished: Counter<"type" | "sink" | "outcome">;
+  outboxPending: Histogram<never>;
+  deadLettered: Counter<"type">;
+  egressRequests: Counter<"host" | "outcome">;
+}
+
+export function createMetrics(service: string): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: "snapmesh_http_requests_total",
+      help: "HTTP requests by route and status",
+      labelNames: ["method", "route", "status"],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: "snapmesh_http_request_duration_seconds",
+      help: "HTTP request duration",
+      labelNames: ["method", "route"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    eventsHandled: new Counter({
+      name: "snapmesh_events_handled_total",
+      help: "CloudEvents handled, by type, door (http, rest, jetstream) and outcome (ok, duplicate, rejected, failed)",
+      labelNames: ["type", "door", "outcome"],
+      registers,
+    }),
+    eventsPublished: new Counter({
+      name: "snapmesh_events_published_total",
+      help: "Facts relayed from the outbox to the sink",
+      labelNames: ["type", "sink", "outcome"],
+      registers,
+    }),
+    outboxPending: new Histogram({
+      name: "snapmesh_outbox_batch_size",
+      help: "Rows relayed per outbox drain",
+      buckets: [0, 1, 5, 10, 50, 100],
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: "snapmesh_events_dead_lettered_total",
+      help: "Events moved to the dead-letter stream",
+      labelNames: ["type"],
+      registers,
+    }),
+    egressRequests: new Counter({
+      name: "snapmesh_egress_requests_total",
+      help: "Outbound HTTP calls by destination host and outcome",
+      labelNames: ["host", "outcome"],
+      registers,
+    }),
+  };
+}

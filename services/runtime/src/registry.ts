@@ -1,0 +1,229 @@
+import type { CommandDef, DataOf, EventDef, SnapEvent } from "@snapmesh/events";
+import { makeEvent } from "@snapmesh/events";
+import type { z } from "zod";
+import type { Database, Queryable } from "./db.js";
+import { AppError, badRequest, unauthorized } from "./errors.js";
+import type { Logger } from "./logger.js";
+
+export interface User {
+  id: string;
+  [claim: string]: unknown;
+}
+
+export interface HandlerContext {
+  /** The event being handled (REST calls are turned into one too). */
+  readonly event: SnapEvent;
+  /** The transaction the effect, the inbox record and the emitted facts commit in. */
+  readonly tx: Queryable;
+  readonly log: Logger;
+  /** The caller, when the request carried a valid session token. */
+  readonly user: User | undefined;
+  /** The caller, or a 401. */
+  requireUser(): User;
+  /** Writes a fact to the outbox in this transaction; it is published after commit. */
+  emit<D extends EventDef>(def: D, data: DataOf<D>, extras?: { subject?: string }): Promise<SnapEvent>;
+  /** Runs once the transaction has committed (e.g. removing a blob whose metadata is gone); errors are logged. */
+  afterCommit(fn: () => Promise<void> | void): void;
+}
+
+/** What a transaction opened outside a handler (a streamed upload, say) gets: the same effects, no inbox. */
+export type EffectsContext = Omit<HandlerContext, "event">;
+
+export type Handler<In, Out> = (data: In, ctx: HandlerContext) => Promise<Out>;
+
+interface Registration {
+  def: EventDef;
+  replyDef?: EventDef;
+  handler: Handler<unknown, unknown>;
+  /** Subscriptions (facts from other services) may be consumed from JetStream. */
+  subscription: boolean;
+}
+
+export interface DispatchResult {
+  reply?: SnapEvent;
+  duplicate: boolean;
+}
+
+export type Authenticate = (token: string) => Promise<User>;
+
+export interface DispatchOptions {
+  /** `Bearer …` from the HTTP header, or the event's `authorization` extension. */
+  authorization?: string;
+}
+
+/** Maps CloudEvent types to zod-validated handlers and runs them with exactly-once effects. */
+export class Registry {
+  private readonly byType = new Map<string, Registration>();
+  authenticate: Authenticate | undefined;
+
+  constructor(
+    readonly service: string,
+    readonly schema: string,
+    private readonly db: () => Database,
+    private readonly log: Logger,
+    private readonly afterCommit: () => void,
+  ) {}
+
+  command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>): void {
+    this.add({ def, replyDef: def.reply, handler: handler as Handler<unknown, unknown>, subscription: false });
+  }
+
+  /** Declares a subscription to a fact: the source of JetStream consumers and of the chart's Triggers. */
+  on<D extends EventDef>(def: D, handler: Handler<DataOf<D>, void>): void {
+    this.add({ def, handler: handler as Handler<unknown, unknown>, subscription: true });
+  }
+
+  private add(reg: Registration): void {
+    if (this.byType.has(reg.def.type)) throw new Error(`handler for ${reg.def.type} registered twice`);
+    this.byType.set(reg.def.type, reg);
+  }
+
+  types(): string[] {
+    return [...this.byType.keys()];
+  }
+
+  subscriptions(): EventDef[] {
+    return [...this.byType.values()].filter((r) => r.subscription).map((r) => r.def);
+  }
+
+  has(type: string): boolean {
+    return this.byType.has(type);
+  }
+
+  /** Checks type and data without running anything: lets a batch be refused whole before any effect. */
+  validate(event: SnapEvent): { reg: Registration; data: unknown } {
+    const reg = this.byType.get(event.type);
+    if (!reg) {
+      throw badRequest("unknown_event_type", `no handler for event type '${event.type}' in ${this.service}`, {
+        type: event.type,
+        accepted: this.types(),
+      });
+    }
+    const parsed = (reg.def.data as z.ZodType).safeParse(event.data);
+    if (!parsed.success) {
+      throw badRequest("invalid_event_data", `data does not match the schema of ${event.type}`, {
+        issues: parsed.error.issues.map((i) => ({ path: i.path.join("."), code: i.code, message: i.message })),
+      });
+    }
+    return { reg, data: parsed.data };
+  }
+
+  /**
+   * Validates and applies one event. Records `(source, id)` in the inbox in the same transaction as the
+   * effect and the emitted facts; a repeated event is acknowledged with the reply stored the first time.
+   */
+  async dispatch(event: SnapEvent, options: DispatchOptions = {}): Promise<DispatchResult> {
+    const { reg, data } = this.validate(event);
+    const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
+    const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
+    const inbox = `${this.schema}.inbox`;
+    const result = await this.withEffects({ user, log, traceparent: event.traceparent }, async (effects) => {
+      const { tx } = effects;
+      const claimed = await tx.query(
+        `INSERT INTO ${inbox} (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`,
+        [event.source, event.id, event.type],
+      );
+      if (claimed.rowCount === 0) {
+        const prior = await tx.query<{ reply: SnapEvent | null }>(
+          `SELECT reply FROM ${inbox} WHERE source = $1 AND id = $2`,
+          [event.source, event.id],
+        );
+        return { duplicate: true, reply: prior.rows[0]?.reply ?? undefined };
+      }
+      const out = await reg.handler(data, { ...effects, event });
+      const reply = reg.replyDef ? this.replyEvent(reg.replyDef, out, event) : undefined;
+      if (reply) {
+        await tx.query(`UPDATE ${inbox} SET reply = $3 WHERE source = $1 AND id = $2`, [
+          event.source,
+          event.id,
+          JSON.stringify(reply),
+        ]);
+      }
+      return { duplicate: false, reply };
+    });
+    if (result.duplicate) log.info("duplicate event acknowledged without re-applying");
+    return result;
+  }
+
+  /**
+   * One transaction with the handler effects (emit to the outbox, after-commit hooks): what dispatch
+   * uses, and what routes that cannot be a plain handler (streamed uploads) use directly.
+   */
+  async withEffects<T>(
+    opts: { user?: User | undefined; log?: Logger; traceparent?: unknown },
+    fn: (ctx: EffectsContext) => Promise<T>,
+  ): Promise<T> {
+    const log = opts.log ?? this.log;
+    const after: Array<() => Promise<void> | void> = [];
+    let emitted = false;
+    const result = await this.db().transaction(async (tx) => {
+      const ctx: EffectsContext = {
+        tx,
+        log,
+        user: opts.user,
+        requireUser: () => {
+          if (!opts.user) throw unauthorized();
+          return opts.user;
+        },
+        emit: async (def, factData, extras) => {
+          const fact = makeEvent(def, (def.data as z.ZodType).parse(factData) as DataOf<typeof def>, {
+            service: this.service,
+            ...(extras?.subject ? { subject: extras.subject } : {}),
+            ...(typeof opts.traceparent === "string" ? { traceparent: opts.traceparent } : {}),
+          });
+          await tx.query(`INSERT INTO ${this.schema}.outbox (event_id, type, event) VALUES ($1, $2, $3)`, [
+            fact.id,
+            fact.type,
+            JSON.stringify(fact),
+          ]);
+          emitted = true;
+          return fact;
+        },
+        afterCommit: (fn) => {
+          after.push(fn);
+        },
+      };
+      return fn(ctx);
+    });
+    if (emitted) this.afterCommit();
+    for (const fn of after) {
+      try {
+        await fn();
+      } catch (err) {
+        log.error({ err }, "after-commit hook failed");
+      }
+    }
+    return result;
+  }
+
+  /** The caller behind an `Authorization` header (undefined without one; 401 for a bad one). */
+  async userFrom(authorization: string | undefined): Promise<User | undefined> {
+    return this.resolveUser(authorization);
+  }
+
+  private replyEvent(def: EventDef, out: unknown, cause: SnapEvent): SnapEvent {
+    const parsed = (def.data as z.ZodType).safeParse(out);
+    if (!parsed.success) {
+      throw new AppError(500, "internal", `handler reply does not match ${def.type}`);
+    }
+    return makeEvent(def, parsed.data as never, {
+      service: this.service,
+      ...(cause.subject ? { subject: cause.subject } : {}),
+      ...(typeof cause.traceparent === "string" ? { traceparent: cause.traceparent } : {}),
+    });
+  }
+
+  private async resolveUser(authorization: string | undefined): Promise<User | undefined> {
+    if (!authorization) return undefined;
+    const token = /^Bearer\s+(.+)$/i.exec(authorization)?.[1];
+    if (!token) throw unauthorized("authorization must be 'Bearer <token>'", "invalid_token");
+    if (!this.authenticate) throw unauthorized("this service does not accept session tokens", "invalid_token");
+    return this.authenticate(token);
+  }
+}
+
+export type ReplyData<C extends CommandDef> = NonNullable<C["reply"]> extends EventDef ? DataOf<NonNullable<C["reply"]>> : void;
+
+function bearerFrom(event: SnapEvent): string | undefined {
+  return typeof event.authorization === "string" ? event.authorization : undefined;
+}

@@ -1,0 +1,280 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import type { CommandDef, DataOf, EventDef, ServiceName, SnapEvent } from "@snapmesh/events";
+import express, { type Request, type Response } from "express";
+import type { NatsConnection } from "nats";
+import type { BaseConfig } from "./config.js";
+import { JetStreamConsumers } from "./consumer.js";
+import { type Database, openDatabase } from "./db.js";
+import { AppError } from "./errors.js";
+import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
+import { type Logger, createLogger } from "./logger.js";
+import { type Metrics, createMetrics } from "./metrics.js";
+import { type Migration, migrate, readMigrations } from "./migrate.js";
+import { type StreamNames, connectNats, ensureStreams } from "./nats.js";
+import { OutboxRelay } from "./outbox.js";
+import { type Authenticate, type Handler, Registry, type ReplyData } from "./registry.js";
+import { type EventSink, HttpSink, NatsSink, NoSink } from "./sinks.js";
+
+export interface ServiceOptions {
+  name: ServiceName | string;
+  /** PostgreSQL schema the service owns. */
+  schema: string;
+  /** Folder of `NNN_name.sql` files, or the migrations themselves. */
+  migrations?: string | Migration[];
+  config: BaseConfig;
+  logger?: Logger;
+}
+
+type HttpMethod = "get" | "post" | "put" | "delete" | "patch";
+
+export interface RestOptions<C extends CommandDef> {
+  status?: number;
+  /** Shapes the HTTP body from the reply data; default: the reply data itself. */
+  body?: (reply: ReplyData<C>, res: Response) => unknown;
+}
+
+/** One snapmesh service: the handlers, both doors, the database, NATS, the outbox relay, and shutdown. */
+export class Service {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly registry: Registry;
+  readonly app: express.Express;
+  readonly names: StreamNames;
+  private database: Database | undefined;
+  private nc: NatsConnection | undefined;
+  private relay: OutboxRelay | undefined;
+  private consumers: JetStreamConsumers | undefined;
+  private server: Server | undefined;
+  private draining = false;
+  private readonly onStop: Array<() => Promise<void> | void> = [];
+
+  constructor(readonly opts: ServiceOptions) {
+    const { config } = opts;
+    this.log = opts.logger ?? createLogger(opts.name, config.LOG_LEVEL);
+    this.metrics = createMetrics(opts.name);
+    this.names = { stream: config.EVENTS_STREAM, subjectPrefix: config.EVENTS_SUBJECT_PREFIX };
+    this.registry = new Registry(
+      opts.name,
+      opts.schema,
+      () => this.db,
+      this.log,
+      () => this.relay?.kick(),
+    );
+    this.app = createApp({
+      registry: this.registry,
+      log: this.log,
+      metrics: this.metrics,
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      ready: () => this.isReady(),
+      draining: () => this.draining,
+    });
+  }
+
+  get db(): Database {
+    if (!this.database) throw new AppError(503, "not_ready", "the database is not open yet");
+    return this.database;
+  }
+
+  get nats(): NatsConnection | undefined {
+    return this.nc;
+  }
+
+  set authenticate(fn: Authenticate) {
+    this.registry.authenticate = fn;
+  }
+
+  command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>): this {
+    this.registry.command(def, handler);
+    return this;
+  }
+
+  on<D extends EventDef>(def: D, handler: Handler<DataOf<D>, void>): this {
+    this.registry.on(def, handler);
+    return this;
+  }
+
+  /** A REST route that turns the request into an event of `def` and answers with the reply's data. */
+  rest<C extends CommandDef>(
+    method: HttpMethod,
+    path: string,
+    def: C,
+    toData: (req: Request) => unknown,
+    options: RestOptions<C> = {},
+  ): this {
+    const json = express.json({ limit: this.opts.config.MAX_BODY_BYTES, type: () => true, strict: false });
+    const parseIfBody = (req: Request, res: Response, next: (err?: unknown) => void) =>
+      req.headers["content-length"] || req.headers["transfer-encoding"] ? json(req, res, next) : next();
+    this.app[method](path, parseIfBody, async (req: Request, res: Response) => {
+      const event = restEvent(this.opts.name, def.type, toData(req), req);
+      const authorization = req.headers.authorization;
+      const result = await this.registry.dispatch(event, authorization ? { authorization } : {});
+      this.metrics.eventsHandled.inc({ type: def.type, door: "rest", outcome: result.duplicate ? "duplicate" : "ok" });
+      const data = result.reply?.data as ReplyData<C>;
+      const body = options.body ? options.body(data, res) : data;
+      if (body === undefined) res.status(options.status ?? 204).end();
+      else res.status(options.status ?? 200).json(body);
+    });
+    return this;
+  }
+
+  /** Hooks run at stop, after in-flight work and before the database closes. */
+  beforeClose(fn: () => Promise<void> | void): void {
+    this.onStop.push(fn);
+  }
+
+  private async isReady(): Promise<boolean> {
+    if (this.draining || !this.database) return false;
+    await this.database.query("SELECT 1");
+    return this.opts.config.EVENT_SINK !== "nats" || (this.nc !== undefined && !this.nc.isClosed());
+  }
+
+  /** Opens the database (migrating it), connects NATS when used, starts the relay and consumers, listens. */
+  async start(options: { port?: number; host?: string } = {}): Promise<Server> {
+    const { config } = this.opts;
+    await this.openDatabaseOnly();
+    if (config.MIGRATE_ON_START === "1") await this.migrate();
+    const needsNats = config.EVENT_SINK === "nats" || (config.EVENT_CONSUMERS === "on" && this.registry.subscriptions().length > 0);
+    if (needsNats) {
+      this.nc = await connectNats(config.NATS_URL, this.opts.name);
+      await ensureStreams(this.nc, this.names);
+    }
+    this.relay = new OutboxRelay(this.db, this.opts.schema, this.sink(), this.log, this.metrics, config.OUTBOX_POLL_MS);
+    if (config.OUTBOX_PAUSED === "0") this.relay.start();
+    if (this.nc && config.EVENT_CONSUMERS === "on" && this.registry.subscriptions().length > 0) {
+      this.consumers = new JetStreamConsumers(
+        this.nc,
+        {
+          service: this.opts.name,
+          names: this.names,
+          maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
+          backoffMs: config.CONSUMER_BACKOFF_MS,
+          backoffMaxMs: config.CONSUMER_BACKOFF_MAX_MS,
+        },
+        (event: SnapEvent) => this.registry.dispatch(event),
+        this.log,
+        this.metrics,
+      );
+      await this.consumers.start(this.registry.subscriptions().map((d) => d.type));
+    }
+    this.app.use(notFoundHandler());
+    this.app.use(errorHandler(this.log));
+    this.server = await listen(this.app, options.port ?? config.PORT, options.host);
+    const address = this.server.address();
+    this.log.info({ port: typeof address === "object" ? address?.port : address }, "listening");
+    return this.server;
+  }
+
+  async openDatabaseOnly(): Promise<void> {
+    this.database ??= await openDatabase(this.opts.config.DATABASE_URL);
+  }
+
+  async migrate(): Promise<string[]> {
+    const m = this.opts.migrations;
+    const list = typeof m === "string" ? await readMigrations(m) : (m ?? []);
+    const applied = await migrate(this.db, this.opts.schema, list);
+    if (applied.length) this.log.info({ applied }, "migrations applied");
+    return applied;
+  }
+
+  private sink(): EventSink {
+    const { config } = this.opts;
+    if (config.EVENT_SINK === "http") {
+      if (!config.K_SINK) throw new Error("EVENT_SINK=http needs K_SINK");
+      return new HttpSink(config.K_SINK, config.K_CE_OVERRIDES);
+    }
+    if (config.EVENT_SINK === "nats" && this.nc) return new NatsSink(this.nc, this.names);
+    return new NoSink();
+  }
+
+  /** Drains the outbox now (tests and the CLI use it; the relay does it by itself). */
+  async flushOutbox(): Promise<number> {
+    return this.relay ? this.relay.drainOnce() : 0;
+  }
+
+  /**
+   * Graceful stop: refuse new work, let in-flight requests and events finish, flush the outbox,
+   * close NATS and the database.
+   */
+  async stop(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const server = this.server;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive sockets turn idle as their in-flight requests finish; close each as it does.
+      const reaper = setInterval(() => server.closeIdleConnections(), 50);
+      server.closeIdleConnections();
+      await closed;
+      clearInterval(reaper);
+    }
+    await this.consumers?.stop();
+    for (const fn of this.onStop) await fn();
+    await this.relay?.flush();
+    await this.nc?.drain().catch(() => {});
+    await this.database?.close();
+    this.log.info("stopped");
+  }
+}
+
+function restEvent(service: string, type: string, data: unknown, req: Request): SnapEvent {
+  const key = req.header("idempotency-key");
+  const caller = createHash("sha256").update(req.header("authorization") ?? "anonymous").digest("hex").slice(0, 16);
+  const traceparent = req.header("traceparent");
+  return {
+    specversion: "1.0",
+    id: key ? `idem-${key}` : randomUUID(),
+    source: `/snapmesh/${service}/rest/${caller}`,
+    type,
+    time: new Date().toISOString(),
+    datacontenttype: "application/json",
+    data,
+    ...(traceparent ? { traceparent } : {}),
+  };
+}
+
+/** SIGTERM/SIGINT: stop gracefully, exit 0; exit 1 if that takes longer than the bound. */
+export function installShutdown(service: Service, timeoutMs: number): void {
+  const onSignal = (signal: string) => {
+    service.log.info({ signal }, "shutting down");
+    const timer = setTimeout(() => {
+      service.log.error({ timeoutMs }, "shutdown took too long; exiting");
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    service.stop().then(
+      () => process.exit(0),
+      (err) => {
+        service.log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+}
+
+/**
+ * A service's process entry: `main.js migrate` applies the migrations and exits (a Kubernetes Job or
+ * init container); with no argument the service starts and stops gracefully on SIGTERM.
+ */
+export async function runService(service: Service, argv: string[] = process.argv.slice(2)): Promise<void> {
+  if (argv[0] === "migrate") {
+    try {
+      await service.openDatabaseOnly();
+      await service.migrate();
+      await service.db.close();
+      process.exit(0);
+    } catch (err) {
+      service.log.error({ err }, "migration failed");
+      process.exit(1);
+    }
+  }
+  installShutdown(service, service.opts.config.SHUTDOWN_TIMEOUT_MS);
+  try {
+    await service.start();
+  } catch (err) {
+    service.log.fatal({ err: (err as Error).message }, "could not start");
+    process.exit(1);
+  }
+}

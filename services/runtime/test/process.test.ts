@@ -1,0 +1,109 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { NoteCreate } from "./fixture/notes.ts";
+import { eventually, isolatedConfig, natsConnect, streamEvents } from "./helpers.ts";
+
+const MAIN = fileURLToPath(new URL("./fixture/main.ts", import.meta.url));
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
+async function startFixture(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: { ...process.env, ...env, PORT: "0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const port = /^READY (\d+)$/.exec(line)?.[1];
+    if (port) return { child, base: `http://127.0.0.1:${port}` };
+  }
+  throw new Error("fixture exited before it was ready");
+}
+
+const create = (base: string, noteId: string, extra: Record<string, unknown> = {}) =>
+  fetch(`${base}/`, {
+    method: "POST",
+    headers: { "content-type": "application/cloudevents+json" },
+    body: JSON.stringify({
+      specversion: "1.0",
+      id: `cmd-${noteId}`,
+      source: "/test/process",
+      type: NoteCreate.type,
+      data: { noteId, text: "x", ...extra },
+    }),
+  });
+
+describe("process lifecycle", () => {
+  it("a fact committed before a SIGKILL is published exactly once after restart", async () => {
+    const config = await isolatedConfig({ EVENT_CONSUMERS: "off" });
+    const nc = await natsConnect();
+    try {
+      // The relay is held, so the transaction commits and the process dies before anything is published.
+      const first = await startFixture({ ...config.env, OUTBOX_PAUSED: "1" });
+      expect((await create(first.base, "crash-1")).status).toBe(200);
+      first.child.kill("SIGKILL");
+      await once(first.child, "exit");
+      const before = (await streamEvents(nc, config.EVENTS_STREAM)).filter((e) => e.type === "test.note.created");
+      expect(before).toHaveLength(0);
+
+      const second = await startFixture(config.env);
+      const published = await eventually(async () => {
+        const facts = (await streamEvents(nc, config.EVENTS_STREAM)).filter((e) => e.type === "test.note.created");
+        return facts.length > 0 ? facts : undefined;
+      }, "the fact after restart");
+      // Let the relay run a few more rounds; it must not publish again.
+      await new Promise((r) => setTimeout(r, 500));
+      const after = (await streamEvents(nc, config.EVENTS_STREAM)).filter((e) => e.type === "test.note.created");
+      expect(after).toHaveLength(1);
+      expect(after[0]?.id).toBe(published[0]?.id);
+      expect((after[0]?.data as { noteId: string }).noteId).toBe("crash-1");
+      second.child.kill("SIGTERM");
+      await once(second.child, "exit");
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("SIGTERM lets in-flight requests complete, refuses new ones, and exits 0", async () => {
+    const config = await isolatedConfig({ EVENT_CONSUMERS: "off", LOG_LEVEL: "warn" });
+    const { child, base } = await startFixture(config.env);
+    const exited = once(child, "exit");
+    const inFlight = [create(base, "slow-1", { delayMs: 800 }), create(base, "slow-2", { delayMs: 800 })];
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await create(base, "late").then(
+      (res) => res.status,
+      () => "refused",
+    );
+    expect([503, "refused"]).toContain(refused);
+    const done = await Promise.all(inFlight);
+    expect(done.map((r) => r.status)).toEqual([200, 200]);
+    const [code] = await exited;
+    expect(code).toBe(0);
+  });
+
+  it("exits at once naming every bad or missing variable", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+      env: { PATH: process.env.PATH, PORT: "http", EVENT_SINK: "kafka" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d) => {
+      stderr += d;
+    });
+    const [code] = await once(child, "exit");
+    expect(code).toBe(78);
+    expect(stderr).toContain("DATABASE_URL: required but not set");
+    expect(stderr).toContain("PORT:");
+    expect(stderr).toContain("EVENT_SINK:");
+    expect(stderr).not.toContain("    at ");
+  });
+});

@@ -1,0 +1,53 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+export interface SigningKey {
+  id: string;
+  secret: Buffer;
+}
+
+export interface SignedUrlParts {
+  expires: number;
+  kid: string;
+  sig: string;
+}
+
+/** HMAC-SHA256 over method, key and expiry (unix seconds). */
+export function sign(key: SigningKey, method: string, objectKey: string, expires: number): string {
+  return createHmac("sha256", key.secret).update(`${method.toUpperCase()}\n${objectKey}\n${expires}`).digest("base64url");
+}
+
+export type Verdict = { ok: true } | { ok: false; code: "url_expired" | "signature_invalid" | "unknown_key" | "url_incomplete" };
+
+/** Constant-time check of a temporary URL's signature. `keys[0]` signs; every key in the list verifies (rotation). */
+export function verify(
+  keys: SigningKey[],
+  method: string,
+  objectKey: string,
+  parts: Partial<Record<"expires" | "kid" | "sig", string>>,
+  nowSeconds: number,
+): Verdict {
+  const { expires, kid, sig } = parts;
+  if (!expires || !sig || !/^\d+$/.test(expires)) return { ok: false, code: "url_incomplete" };
+  const key = kid ? keys.find((k) => k.id === kid) : keys[0];
+  if (!key) return { ok: false, code: "unknown_key" };
+  const expected = Buffer.from(sign(key, method, objectKey, Number(expires)));
+  const given = Buffer.from(sig);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, code: "signature_invalid" };
+  if (Number(expires) <= nowSeconds) return { ok: false, code: "url_expired" };
+  return { ok: true };
+}
+
+/** `STORAGE_SIGNING_KEYS` = `kid1:secret1,kid2:secret2` (first one signs). Secrets must be at least 32 characters. */
+export function parseSigningKeys(value: string): SigningKey[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const i = entry.indexOf(":");
+      if (i <= 0) throw new Error("each signing key must be 'kid:secret'");
+      const secret = entry.slice(i + 1);
+      if (secret.length < 32) throw new Error(`signing key '${entry.slice(0, i)}' is shorter than 32 characters`);
+      return { id: entry.slice(0, i), secret: Buffer.from(secret) };
+    });
+}

@@ -1,0 +1,21 @@
+// `npm run bench`: starts (or finds) NATS and PostgreSQL like the tests do, runs every benchmark, prints figures.
+import { nats } from "../support/nats.ts";
+import { postgres } from "../support/postgres.ts";
+import { runtimeBench } from "./runtime.bench.ts";
+
+const only = process.argv[2];
+const natsServer = await nats();
+const pg = await postgres();
+try {
+  console.log(`# snapmesh benchmarks (${new Date().toISOString()}, node ${process.version})`);
+  const suites: Record<string, () => Promise<void>> = {
+    runtime: () => runtimeBench(natsServer.url, pg.url),
+  };
+  for (const [name, run] of Object.entries(suites)) {
+    if (!only || only === name) await run();
+  }
+} finally {
+  await natsServer.stop();
+  await pg.stop();
+}
+process.exit(0);

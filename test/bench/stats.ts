@@ -1,0 +1,32 @@
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function summary(samplesMs: number[]): { p50: number; p99: number; n: number } {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
+}
+
+/** Runs `fn` with `concurrency` workers until `durationMs` passes; returns operations per second. */
+export async function throughput(fn: () => Promise<void>, concurrency: number, durationMs: number): Promise<number> {
+  const end = performance.now() + durationMs;
+  let done = 0;
+  const worker = async () => {
+    while (performance.now() < end) {
+      await fn();
+      done++;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return done / ((performance.now() - start) / 1000);
+}
+
+export const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
+
+export function row(label: string, value: string, baseline?: string, ratio?: number): void {
+  const r = ratio === undefined ? "" : `  ratio ${ratio.toFixed(2)}`;
+  console.log(`${label.padEnd(52)} ${value.padStart(16)}${baseline ? `  (baseline ${baseline})` : ""}${r}`);
+}

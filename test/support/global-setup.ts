@@ -1,0 +1,22 @@
+import type { TestProject } from "vitest/node";
+import { nats } from "./nats.ts";
+import { postgres } from "./postgres.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    natsUrl: string;
+    databaseUrl: string;
+  }
+}
+
+/** One NATS and one PostgreSQL server per test run; every test isolates itself inside them. */
+export default async function setup(project: TestProject) {
+  const [n, p] = await Promise.all([nats(), postgres()]);
+  process.env.NATS_URL = n.url;
+  process.env.DATABASE_URL = p.url;
+  project.provide("natsUrl", n.url);
+  project.provide("databaseUrl", p.url);
+  return async () => {
+    await Promise.all([n.stop(), p.stop()]);
+  };
+}
