@@ -26,3 +26,6 @@ function safeInject(key: "natsUrl" | "databaseUrl"): string | undefined {
     return undefined;
   }
 }
+export { isolatedEnv, listenOnLoopback, natsConnect, streamMessages, streamEvents, eventually } from "./service.ts";
+export { testIssuer, type TestIssuer } from "./tokens.ts";
+export { s3Server, S3_SERVER_INSTALL } from "./s3.ts";

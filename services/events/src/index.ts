@@ -1,3 +1,23 @@
-export * from "./define.ts";
-import type { EventDef } from "./define.ts";
-export const catalog: readonly EventDef[] = [];
+import type { EventDef } from "./define.js";
+import * as auth from "./auth.js";
+import * as sharecode from "./sharecode.js";
+import * as social from "./social.js";
+import * as storage from "./storage.js";
+
+export * from "./define.js";
+export * from "./common.js";
+export * from "./auth.js";
+export * from "./storage.js";
+export * from "./social.js";
+export * from "./sharecode.js";
+
+const isDef = (v: unknown): v is EventDef => typeof v === "object" && v !== null && "type" in v && "kind" in v && "data" in v;
+
+/** Every event type snapmesh knows, sorted by type. */
+export const catalog: readonly EventDef[] = [auth, storage, social, sharecode]
+  .flatMap((m) => Object.values(m).filter(isDef))
+  .sort((a, b) => a.type.localeCompare(b.type));
+
+export function findEvent(type: string): EventDef | undefined {
+  return catalog.find((d) => d.type === type);
+}

@@ -76,6 +76,12 @@ export class Service {
     return this.database;
   }
 
+  /** The port the server listens on (after start). */
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return typeof address === "object" && address ? address.port : undefined;
+  }
+
   get nats(): NatsConnection | undefined {
     return this.nc;
   }
@@ -160,8 +166,7 @@ export class Service {
     this.app.use(notFoundHandler());
     this.app.use(errorHandler(this.log));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
-    const address = this.server.address();
-    this.log.info({ port: typeof address === "object" ? address?.port : address }, "listening");
+    this.log.info({ port: this.port }, "listening");
     return this.server;
   }
 

@@ -1,6 +1,7 @@
 CREATE TABLE storage.objects (
   key text PRIMARY KEY,
   owner text NOT NULL,
+  blob text NOT NULL,
   size bigint NOT NULL,
   content_type text NOT NULL,
   sha256 text NOT NULL,

@@ -3,6 +3,8 @@ import type { Queryable } from "@snapmesh/runtime";
 export interface ObjectRow {
   key: string;
   owner: string;
+  /** Where the bytes are in the backend: a fresh name per upload, so a replaced object never mixes versions. */
+  blob: string;
   size: number;
   contentType: string;
   sha256: string;
@@ -11,7 +13,7 @@ export interface ObjectRow {
   deletedAt: string | null;
 }
 
-const COLUMNS = `key, owner, size::float8 AS size, content_type AS "contentType", sha256, etag,
+const COLUMNS = `key, owner, blob, size::float8 AS size, content_type AS "contentType", sha256, etag,
   created_at AS "createdAt", deleted_at AS "deletedAt"`;
 
 export async function findObject(db: Queryable, key: string, options: { forUpdate?: boolean } = {}): Promise<ObjectRow | undefined> {
@@ -38,15 +40,15 @@ export async function usedBytes(db: Queryable, owner: string, exceptKey: string)
 
 export async function upsertObject(
   db: Queryable,
-  o: Pick<ObjectRow, "key" | "owner" | "size" | "contentType" | "sha256" | "etag">,
+  o: Pick<ObjectRow, "key" | "owner" | "blob" | "size" | "contentType" | "sha256" | "etag">,
 ): Promise<void> {
   await db.query(
-    `INSERT INTO storage.objects (key, owner, size, content_type, sha256, etag)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (key) DO UPDATE SET owner = $2, size = $3, content_type = $4, sha256 = $5, etag = $6,
+    `INSERT INTO storage.objects (key, owner, size, content_type, sha256, etag, blob)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (key) DO UPDATE SET owner = $2, size = $3, content_type = $4, sha256 = $5, etag = $6, blob = $7,
        created_at = CASE WHEN storage.objects.deleted_at IS NULL THEN storage.objects.created_at ELSE now() END,
        updated_at = now(), deleted_at = NULL`,
-    [o.key, o.owner, o.size, o.contentType, o.sha256, o.etag],
+    [o.key, o.owner, o.size, o.contentType, o.sha256, o.etag, o.blob],
   );
 }
 

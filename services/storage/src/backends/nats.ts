@@ -26,7 +26,7 @@ export class NatsObjectBackend implements BlobBackend {
     const result = await (await this.os()).get(key);
     if (!result) throw new BlobNotFound(key);
     const whole = Readable.fromWeb(result.data as import("node:stream/web").ReadableStream<Uint8Array>);
-    return range ? whole.compose(sliceBytes(range.start, range.end)) : whole;
+    return range ? Readable.from(sliceBytes(range.start, range.end)(whole)) : whole;
   }
 
   async delete(key: string): Promise<void> {
