@@ -57,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
       return await new Promise<number>(() => {}); // runs until a signal stops it
     case "send": {
       const type = rest[0];
-      if (!type) throw new UserError("send needs an event type, e.g. snapmesh send snapmesh.social.like.set --data '{\"photoId\":\"p1\"}'");
+      if (!type)
+        throw new UserError('send needs an event type, e.g. snapmesh send snapmesh.social.like.set --data \'{"photoId":"p1"}\'');
       const to = values.to ?? serviceUrl(values.service ?? ownerOf(type));
       const result = await send({
         type,
@@ -71,8 +72,11 @@ export async function main(argv: string[]): Promise<number> {
       return result.status < 400 ? 0 : 1;
     }
     case "events":
-      if (out.json) out.result(catalog.map((d) => ({ type: d.type, kind: d.kind, service: d.service, description: d.description })));
-      else for (const d of catalog) process.stdout.write(`${d.kind.padEnd(8)} ${d.service.padEnd(11)} ${d.type.padEnd(40)} ${d.description}\n`);
+      if (out.json)
+        out.result(catalog.map((d) => ({ type: d.type, kind: d.kind, service: d.service, description: d.description })));
+      else
+        for (const d of catalog)
+          process.stdout.write(`${d.kind.padEnd(8)} ${d.service.padEnd(11)} ${d.type.padEnd(40)} ${d.description}\n`);
       return 0;
     case "tail": {
       const abort = new AbortController();

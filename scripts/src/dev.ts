@@ -3,9 +3,9 @@ import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type MeshService, meshServices } from "./services.js";
-import { UserError, findBinary, startNatsServer, stopChild } from "./processes.js";
 import type { Output } from "./output.js";
+import { findBinary, startNatsServer, stopChild, UserError } from "./processes.js";
+import { type MeshService, meshServices } from "./services.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -72,7 +72,9 @@ function serviceEnv(s: MeshService, urls: Record<string, string>, natsUrl: strin
     ...process.env,
     PORT: String(s.port),
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
-    DATABASE_URL: process.env[`SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`] ?? `pglite://${resolve(dataDir, "db", s.name)}`,
+    DATABASE_URL:
+      process.env[`SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`] ??
+      `pglite://${resolve(dataDir, "db", s.name)}`,
     NATS_URL: natsUrl,
     SNAPMESH_DEV_AUTH: "1",
     SNAPMESH_JWKS_URL: `${urls.auth}/.well-known/jwks.json`,

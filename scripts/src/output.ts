@@ -24,7 +24,8 @@ export function createOutput(json: boolean, stream: NodeJS.WriteStream = process
     step: (m) => (json ? line({ level: "info", msg: m }) : stream.write(`${paint("\x1b[32m", "✔")} ${m}\n`)),
     info: (m) => (json ? line({ level: "info", msg: m }) : stream.write(`${paint("\x1b[2m", m)}\n`)),
     error: (m) => (json ? line({ level: "error", msg: m }) : process.stderr.write(`${paint("\x1b[31m", "✖")} ${m}\n`)),
-    ready: (m, detail) => (json ? line({ level: "info", msg: m, ready: true, ...detail }) : stream.write(`${paint("\x1b[1m", m)}\n`)),
+    ready: (m, detail) =>
+      json ? line({ level: "info", msg: m, ready: true, ...detail }) : stream.write(`${paint("\x1b[1m", m)}\n`),
     result: (v) => stream.write(`${JSON.stringify(v, null, json ? undefined : 2)}\n`),
     pipeLogs(name, child) {
       const tag = paint(COLOURS[colour++ % COLOURS.length]!, name.padEnd(10));
@@ -42,7 +43,16 @@ export function createOutput(json: boolean, stream: NodeJS.WriteStream = process
 /** A pino JSON line as `level msg key=value…`; anything else as it is. */
 function humanLog(raw: string): string {
   try {
-    const { level, msg, time: _t, service: _s, name: _n, pid: _p, hostname: _h, ...rest } = JSON.parse(raw) as Record<string, unknown>;
+    const {
+      level,
+      msg,
+      time: _t,
+      service: _s,
+      name: _n,
+      pid: _p,
+      hostname: _h,
+      ...rest
+    } = JSON.parse(raw) as Record<string, unknown>;
     const extra = Object.entries(rest)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { CloudEvent, HTTP, Mode, emitterFor } from "cloudevents";
+import { CloudEvent, emitterFor, HTTP, Mode } from "cloudevents";
 import { UserError } from "./processes.js";
 
 export interface SendOptions {
@@ -25,7 +25,13 @@ export async function send(opts: SendOptions): Promise<SendResult> {
   } catch (err) {
     throw new UserError(`--data is not valid JSON: ${(err as Error).message}`);
   }
-  const event = new CloudEvent({ type: opts.type, source: opts.source, id: randomUUID(), data, datacontenttype: "application/json" });
+  const event = new CloudEvent({
+    type: opts.type,
+    source: opts.source,
+    id: randomUUID(),
+    data,
+    datacontenttype: "application/json",
+  });
   let response: { status: number; headers: Record<string, string>; body: string } | undefined;
   const transport = async (message: { headers: Record<string, unknown>; body: unknown }) => {
     const headers = { ...(message.headers as Record<string, string>) };

@@ -27,6 +27,11 @@ export function meshServices(env: NodeJS.ProcessEnv = process.env): MeshService[
 
 export function serviceUrl(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const s = meshServices(env).find((x) => x.name === name);
-  if (!s) throw new Error(`unknown service '${name}' (one of: ${meshServices(env).map((x) => x.name).join(", ")})`);
+  if (!s)
+    throw new Error(
+      `unknown service '${name}' (one of: ${meshServices(env)
+        .map((x) => x.name)
+        .join(", ")})`,
+    );
   return `http://127.0.0.1:${s.port}`;
 }

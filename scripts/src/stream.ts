@@ -1,5 +1,5 @@
-import { DeliverPolicy, type NatsConnection, connect, headers as natsHeaders } from "nats";
 import { dlqStream, fromNatsMessage, type StreamNames } from "@snapmesh/runtime";
+import { connect, DeliverPolicy, type NatsConnection, headers as natsHeaders } from "nats";
 
 export interface StreamOptions {
   natsUrl: string;
@@ -76,4 +76,3 @@ export async function replayDeadLetters(
     await nc.close();
   }
 }
-

@@ -7,10 +7,10 @@ import { connect } from "nats";
 import { Agent, request } from "undici";
 import { z } from "zod";
 import { fact } from "../../services/events/src/define.ts";
-import { Service, baseConfigSchema, fromNatsMessage, parseConfig, subjectFor } from "../../services/runtime/src/index.ts";
+import { baseConfigSchema, fromNatsMessage, parseConfig, Service, subjectFor } from "../../services/runtime/src/index.ts";
 import { NoteCreate, notesService } from "../../services/runtime/test/fixture/notes.ts";
-import { freshDatabase } from "../support/postgres.ts";
 import { uniqueName } from "../support/names.ts";
+import { freshDatabase } from "../support/postgres.ts";
 import { fmt, row, summary, throughput } from "./stats.ts";
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -50,7 +50,11 @@ export async function runtimeBench(natsUrl: string, databaseUrl: string): Promis
     await res.body.dump();
     if (res.statusCode >= 300) throw new Error(`status ${res.statusCode}`);
   };
-  const baseline = await throughput(() => post(bareUrl, { "content-type": "application/json" }, data()), CONCURRENCY, DURATION_MS);
+  const baseline = await throughput(
+    () => post(bareUrl, { "content-type": "application/json" }, data()),
+    CONCURRENCY,
+    DURATION_MS,
+  );
   const binary = await throughput(
     () =>
       post(
@@ -79,7 +83,12 @@ export async function runtimeBench(natsUrl: string, databaseUrl: string): Promis
   );
   row("bare node:http JSON handler", `${fmt(baseline)} req/s`);
   row("CloudEvents binary -> handler -> PostgreSQL tx", `${fmt(binary)} events/s`, `${fmt(baseline)} req/s`, binary / baseline);
-  row("CloudEvents structured -> handler -> PostgreSQL tx", `${fmt(structured)} events/s`, `${fmt(baseline)} req/s`, structured / baseline);
+  row(
+    "CloudEvents structured -> handler -> PostgreSQL tx",
+    `${fmt(structured)} events/s`,
+    `${fmt(baseline)} req/s`,
+    structured / baseline,
+  );
   row("structured vs binary", "", undefined, structured / binary);
   await service.stop();
   bare.close();

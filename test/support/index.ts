@@ -1,9 +1,9 @@
 import { inject } from "vitest";
 
-export { nats, type RunningServer } from "./nats.ts";
-export { postgres, freshDatabase } from "./postgres.ts";
 export { uniqueName } from "./names.ts";
-export { forwardProxy, freePort, type ForwardProxy } from "./proxy.ts";
+export { nats, type RunningServer } from "./nats.ts";
+export { freshDatabase, postgres } from "./postgres.ts";
+export { type ForwardProxy, forwardProxy, freePort } from "./proxy.ts";
 
 /** The run's NATS URL (started by the global setup). */
 export function testNatsUrl(): string {
@@ -26,6 +26,7 @@ function safeInject(key: "natsUrl" | "databaseUrl"): string | undefined {
     return undefined;
   }
 }
-export { isolatedEnv, listenOnLoopback, natsConnect, streamMessages, streamEvents, eventually } from "./service.ts";
-export { testIssuer, type TestIssuer } from "./tokens.ts";
-export { s3Server, S3_SERVER_INSTALL } from "./s3.ts";
+
+export { S3_SERVER_INSTALL, s3Server } from "./s3.ts";
+export { eventually, isolatedEnv, listenOnLoopback, natsConnect, streamEvents, streamMessages } from "./service.ts";
+export { type TestIssuer, testIssuer } from "./tokens.ts";

@@ -17,7 +17,10 @@ export async function nats(): Promise<RunningServer> {
   if (await dockerAvailable()) {
     const { NatsContainer } = await import("@testcontainers/nats");
     const container = await new NatsContainer("nats:2.10").withJetStream().start();
-    return { url: `nats://${container.getHost()}:${container.getMappedPort(4222)}`, stop: async () => void (await container.stop()) };
+    return {
+      url: `nats://${container.getHost()}:${container.getMappedPort(4222)}`,
+      stop: async () => void (await container.stop()),
+    };
   }
   return localNatsServer();
 }

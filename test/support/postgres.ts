@@ -65,8 +65,26 @@ async function localPostgres(): Promise<RunningServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     join(bin, "postgres"),
-    ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
+    [
+      "-D",
+      data,
+      "-p",
+      String(port),
+      "-h",
+      "127.0.0.1",
+      "-k",
+      dir,
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "max_connections=300",
+      "-c",
+      "shared_buffers=128MB",
+    ],
     { ...ids, stdio: ["ignore", "ignore", "pipe"], cwd: dir },
   );
   let log = "";

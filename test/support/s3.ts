@@ -13,9 +13,13 @@ export async function s3Server(): Promise<(RunningServer & { bucket: string }) |
   const binary = findBinary("gofakes3", goBinDirs());
   if (!binary) return undefined;
   const port = await freePort();
-  const child: ChildProcess = spawn(binary, ["-backend", "memory", "-host", `127.0.0.1:${port}`, "-initialbucket", "snapmesh-test", "-autobucket"], {
-    stdio: "ignore",
-  });
+  const child: ChildProcess = spawn(
+    binary,
+    ["-backend", "memory", "-host", `127.0.0.1:${port}`, "-initialbucket", "snapmesh-test", "-autobucket"],
+    {
+      stdio: "ignore",
+    },
+  );
   await waitForPort(port, "127.0.0.1", 10_000, child);
   return {
     url: `http://127.0.0.1:${port}`,

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { SnapEvent } from "@snapmesh/events";
-import { type NatsConnection, connect } from "nats";
-import { type Service, fromNatsMessage } from "../../services/runtime/src/index.ts";
+import { connect, type NatsConnection } from "nats";
+import { fromNatsMessage, type Service } from "../../services/runtime/src/index.ts";
 import { testDatabaseUrl, testNatsUrl } from "./index.ts";
 import { uniqueName } from "./names.ts";
 import { freshDatabase } from "./postgres.ts";

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type JSONWebKeySet, SignJWT, exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } from "jose";
 import { type Authenticate, SESSION_AUDIENCE, sessionVerifier } from "../../services/runtime/src/index.ts";
 
 export interface TestIssuer {

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { command, fact, reply } from "./define.js";
 import { isoTime, userId } from "./common.js";
+import { command, fact, reply } from "./define.js";
 
 export const AuthSessionCreated = reply(
   "auth",
@@ -26,7 +26,12 @@ export const AuthSessionCreate = command(
 );
 
 const resource = z.string().min(1).max(256).describe("what the action is on, e.g. `album:42` or `photo:p1`");
-const action = z.string().min(1).max(64).regex(/^[a-z][a-z0-9_.:-]*$/).describe("what the user wants to do, e.g. `comment`");
+const action = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z][a-z0-9_.:-]*$/)
+  .describe("what the user wants to do, e.g. `comment`");
 
 export const AuthPermissionDecided = reply(
   "auth",

@@ -1,6 +1,12 @@
 import { z } from "zod";
 
-export const id = (what: string) => z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/).describe(what);
+export const id = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._:@-]+$/)
+    .describe(what);
 export const userId = id("a user id (the subject of a session token)");
 export const photoId = id("a photo id: the storage key of the photo, or an app-chosen id");
 export const isoTime = z.iso.datetime({ offset: true }).describe("RFC 3339 time");

@@ -1,15 +1,15 @@
-import type { EventDef } from "./define.js";
 import * as auth from "./auth.js";
+import type { EventDef } from "./define.js";
 import * as sharecode from "./sharecode.js";
 import * as social from "./social.js";
 import * as storage from "./storage.js";
 
-export * from "./define.js";
-export * from "./common.js";
 export * from "./auth.js";
-export * from "./storage.js";
-export * from "./social.js";
+export * from "./common.js";
+export * from "./define.js";
 export * from "./sharecode.js";
+export * from "./social.js";
+export * from "./storage.js";
 
 const isDef = (v: unknown): v is EventDef => typeof v === "object" && v !== null && "type" in v && "kind" in v && "data" in v;
 

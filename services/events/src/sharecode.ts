@@ -1,9 +1,17 @@
 import { z } from "zod";
-import { command, fact, reply } from "./define.js";
 import { isoTime, userId } from "./common.js";
+import { command, fact, reply } from "./define.js";
 
-export const shareCode = z.string().regex(/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{10}$/).describe("a 10-character share code");
-const page = z.string().min(1).max(128).regex(/^[A-Za-z0-9_/.-]+$/).describe("mini-program page path, e.g. pages/album/index");
+export const shareCode = z
+  .string()
+  .regex(/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{10}$/)
+  .describe("a 10-character share code");
+const page = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_/.-]+$/)
+  .describe("mini-program page path, e.g. pages/album/index");
 const params = z.record(z.string().max(64), z.unknown()).describe("the payload: any JSON object (at most 4 KiB serialised)");
 
 export const SharecodeCreated = fact(
@@ -20,7 +28,12 @@ export const SharecodeCreate = command(
   z.object({
     page,
     params,
-    ttlSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(365 * 24 * 3600)
+      .optional(),
     provider: z.enum(["qrcode", "wechat"]).optional().describe("who renders the image; default qrcode (local)"),
   }),
   SharecodeCreated,
@@ -30,7 +43,14 @@ export const SharecodeResolved = reply(
   "share-code",
   "snapmesh.sharecode.resolved",
   "A share code's payload (reply to sharecode.resolve).",
-  z.object({ code: shareCode, page, params, scans: z.number().int(), expiresAt: isoTime.nullable(), imageStatus: z.enum(["ok", "gone"]) }),
+  z.object({
+    code: shareCode,
+    page,
+    params,
+    scans: z.number().int(),
+    expiresAt: isoTime.nullable(),
+    imageStatus: z.enum(["ok", "gone"]),
+  }),
 );
 
 export const SharecodeResolve = command(
@@ -41,9 +61,19 @@ export const SharecodeResolve = command(
   SharecodeResolved,
 );
 
-export const SharecodeScanned = fact("share-code", "snapmesh.sharecode.scanned", "A share code was resolved.", z.object({ code: shareCode, scans: z.number().int() }));
+export const SharecodeScanned = fact(
+  "share-code",
+  "snapmesh.sharecode.scanned",
+  "A share code was resolved.",
+  z.object({ code: shareCode, scans: z.number().int() }),
+);
 
-export const SharecodeExpired = reply("share-code", "snapmesh.sharecode.expired", "How many expired codes were purged.", z.object({ purged: z.number().int() }));
+export const SharecodeExpired = reply(
+  "share-code",
+  "snapmesh.sharecode.expired",
+  "How many expired codes were purged.",
+  z.object({ purged: z.number().int() }),
+);
 
 export const SharecodeExpire = command(
   "share-code",

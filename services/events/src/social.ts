@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { command, fact, reply } from "./define.js";
 import { isoTime, photoId, userId } from "./common.js";
+import { command, fact, reply } from "./define.js";
 
 export const SocialLikeState = reply(
   "social",
@@ -9,8 +9,20 @@ export const SocialLikeState = reply(
   z.object({ photoId, likes: z.number().int().nonnegative(), likedByMe: z.boolean() }),
 );
 
-export const SocialLikeSet = command("social", "snapmesh.social.like.set", "Like a photo (idempotent).", z.object({ photoId }), SocialLikeState);
-export const SocialLikeUnset = command("social", "snapmesh.social.like.unset", "Take a like back (idempotent).", z.object({ photoId }), SocialLikeState);
+export const SocialLikeSet = command(
+  "social",
+  "snapmesh.social.like.set",
+  "Like a photo (idempotent).",
+  z.object({ photoId }),
+  SocialLikeState,
+);
+export const SocialLikeUnset = command(
+  "social",
+  "snapmesh.social.like.unset",
+  "Take a like back (idempotent).",
+  z.object({ photoId }),
+  SocialLikeState,
+);
 
 export const comment = z.object({
   id: z.string(),
@@ -22,7 +34,12 @@ export const comment = z.object({
   deleted: z.boolean(),
 });
 
-export const SocialCommentCreated = fact("social", "snapmesh.social.comment.created", "A comment was posted (also the reply to comment.create).", comment);
+export const SocialCommentCreated = fact(
+  "social",
+  "snapmesh.social.comment.created",
+  "A comment was posted (also the reply to comment.create).",
+  comment,
+);
 
 export const SocialCommentCreate = command(
   "social",
@@ -52,5 +69,15 @@ export const SocialCommentDelete = command(
   SocialCommentDeleted,
 );
 
-export const SocialLikeAdded = fact("social", "snapmesh.social.like.added", "A user liked a photo.", z.object({ photoId, userId, likes: z.number().int() }));
-export const SocialLikeRemoved = fact("social", "snapmesh.social.like.removed", "A user took a like back.", z.object({ photoId, userId, likes: z.number().int() }));
+export const SocialLikeAdded = fact(
+  "social",
+  "snapmesh.social.like.added",
+  "A user liked a photo.",
+  z.object({ photoId, userId, likes: z.number().int() }),
+);
+export const SocialLikeRemoved = fact(
+  "social",
+  "snapmesh.social.like.removed",
+  "A user took a like back.",
+  z.object({ photoId, userId, likes: z.number().int() }),
+);

@@ -1,16 +1,24 @@
 import { z } from "zod";
-import { command, fact, reply } from "./define.js";
 import { isoTime, objectKey, userId } from "./common.js";
+import { command, fact, reply } from "./define.js";
 
 const stored = z.object({
   key: objectKey,
   size: z.number().int().nonnegative().describe("bytes"),
   etag: z.string().describe("quoted entity tag, as sent in the ETag header"),
   contentType: z.string().describe("the type recognised from the object's first bytes"),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).describe("hex SHA-256 of the bytes"),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .describe("hex SHA-256 of the bytes"),
 });
 
-export const StorageObjectStored = reply("storage", "snapmesh.storage.object.stored", "The object was stored (reply to object.put).", stored);
+export const StorageObjectStored = reply(
+  "storage",
+  "snapmesh.storage.object.stored",
+  "The object was stored (reply to object.put).",
+  stored,
+);
 
 export const StorageObjectPut = command(
   "storage",
@@ -24,7 +32,12 @@ export const StorageObjectPut = command(
   StorageObjectStored,
 );
 
-export const StorageObjectRemoved = reply("storage", "snapmesh.storage.object.removed", "The object was deleted (reply to object.delete).", z.object({ key: objectKey }));
+export const StorageObjectRemoved = reply(
+  "storage",
+  "snapmesh.storage.object.removed",
+  "The object was deleted (reply to object.delete).",
+  z.object({ key: objectKey }),
+);
 
 export const StorageObjectDelete = command(
   "storage",
@@ -56,7 +69,13 @@ export const StorageUrlSign = command(
   "Issue temporary download URLs for up to 50 objects (like getTempFileURL).",
   z.object({
     keys: z.array(objectKey).min(1).max(50).describe("1 to 50 object keys"),
-    ttlSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional().describe("lifetime; default 7200, capped by the service"),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600)
+      .optional()
+      .describe("lifetime; default 7200, capped by the service"),
   }),
   StorageUrlSigned,
 );

@@ -9,15 +9,25 @@ export const baseConfigSchema = z.object({
   K_SINK: z.url().optional(),
   K_CE_OVERRIDES: z.string().optional(),
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
-  EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default("SNAPMESH_EVENTS"),
-  EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("events"),
+  EVENTS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("SNAPMESH_EVENTS"),
+  EVENTS_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("events"),
   EVENT_CONSUMERS: z.enum(["on", "off"]).default("on"),
   CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   CONSUMER_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   CONSUMER_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(60000),
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(1000),
   OUTBOX_PAUSED: z.enum(["0", "1"]).default("0"),
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10000),
   MIGRATE_ON_START: z.enum(["0", "1"]).default("1"),
   SNAPMESH_JWKS_URL: z.url().optional(),

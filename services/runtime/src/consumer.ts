@@ -6,13 +6,13 @@ import {
   type JsMsg,
   type MsgHdrs,
   type NatsConnection,
-  headers as natsHeaders,
   nanos,
+  headers as natsHeaders,
 } from "nats";
 import { AppError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { type StreamNames, dlqPrefix, subjectFor } from "./nats.js";
+import { dlqPrefix, type StreamNames, subjectFor } from "./nats.js";
 
 export interface ConsumerOptions {
   service: string;

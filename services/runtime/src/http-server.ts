@@ -1,4 +1,4 @@
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { SnapEvent } from "@snapmesh/events";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
@@ -97,7 +97,10 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.end();
       return;
     }
-    res.status(appErr.status).set(appErr.headers ?? {}).json(appErr.toBody());
+    res
+      .status(appErr.status)
+      .set(appErr.headers ?? {})
+      .json(appErr.toBody());
   };
 }
 

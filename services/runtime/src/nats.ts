@@ -1,4 +1,4 @@
-import { type JetStreamManager, type NatsConnection, RetentionPolicy, StorageType, connect, nanos } from "nats";
+import { connect, type JetStreamManager, type NatsConnection, nanos, RetentionPolicy, StorageType } from "nats";
 
 export interface StreamNames {
   stream: string;

@@ -93,9 +93,7 @@ export class OutboxRelay {
   }
 
   async pending(): Promise<number> {
-    const { rows } = await this.db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${this.schema}.outbox WHERE sent_at IS NULL`,
-    );
+    const { rows } = await this.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.schema}.outbox WHERE sent_at IS NULL`);
     return Number(rows[0]?.n ?? 0);
   }
 

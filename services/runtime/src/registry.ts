@@ -124,10 +124,10 @@ export class Registry {
         [event.source, event.id, event.type],
       );
       if (claimed.rowCount === 0) {
-        const prior = await tx.query<{ reply: SnapEvent | null }>(
-          `SELECT reply FROM ${inbox} WHERE source = $1 AND id = $2`,
-          [event.source, event.id],
-        );
+        const prior = await tx.query<{ reply: SnapEvent | null }>(`SELECT reply FROM ${inbox} WHERE source = $1 AND id = $2`, [
+          event.source,
+          event.id,
+        ]);
         return { duplicate: true, reply: prior.rows[0]?.reply ?? undefined };
       }
       const out = await reg.handler(data, { ...effects, event });

@@ -8,10 +8,10 @@ import { JetStreamConsumers } from "./consumer.js";
 import { type Database, openDatabase } from "./db.js";
 import { AppError } from "./errors.js";
 import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
-import { type Logger, createLogger } from "./logger.js";
-import { type Metrics, createMetrics } from "./metrics.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { type Migration, migrate, readMigrations } from "./migrate.js";
-import { type StreamNames, connectNats, ensureStreams } from "./nats.js";
+import { connectNats, ensureStreams, type StreamNames } from "./nats.js";
 import { OutboxRelay } from "./outbox.js";
 import { type Authenticate, type Handler, Registry, type ReplyData } from "./registry.js";
 import { type EventSink, HttpSink, NatsSink, NoSink } from "./sinks.js";
@@ -140,7 +140,8 @@ export class Service {
     const { config } = this.opts;
     await this.openDatabaseOnly();
     if (config.MIGRATE_ON_START === "1") await this.migrate();
-    const needsNats = config.EVENT_SINK === "nats" || (config.EVENT_CONSUMERS === "on" && this.registry.subscriptions().length > 0);
+    const needsNats =
+      config.EVENT_SINK === "nats" || (config.EVENT_CONSUMERS === "on" && this.registry.subscriptions().length > 0);
     if (needsNats) {
       this.nc = await connectNats(config.NATS_URL, this.opts.name);
       await ensureStreams(this.nc, this.names);
@@ -224,7 +225,10 @@ export class Service {
 
 function restEvent(service: string, type: string, data: unknown, req: Request): SnapEvent {
   const key = req.header("idempotency-key");
-  const caller = createHash("sha256").update(req.header("authorization") ?? "anonymous").digest("hex").slice(0, 16);
+  const caller = createHash("sha256")
+    .update(req.header("authorization") ?? "anonymous")
+    .digest("hex")
+    .slice(0, 16);
   const traceparent = req.header("traceparent");
   return {
     specversion: "1.0",

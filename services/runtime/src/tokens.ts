@@ -1,4 +1,4 @@
-import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey, jwtVerify } from "jose";
 import { unauthorized } from "./errors.js";
 import type { Authenticate, User } from "./registry.js";
 

@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { describe, expect, it } from "vitest";
-import { ConfigError, baseConfigSchema, parseConfig, splitList } from "../src/config.ts";
+import { z } from "zod";
+import { baseConfigSchema, ConfigError, parseConfig, splitList } from "../src/config.ts";
 
 describe("config", () => {
   it("applies defaults and coerces numbers", () => {

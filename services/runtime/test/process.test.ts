@@ -63,7 +63,7 @@ describe("process lifecycle", () => {
       const after = (await streamEvents(nc, config.EVENTS_STREAM)).filter((e) => e.type === "test.note.created");
       expect(after).toHaveLength(1);
       expect(after[0]?.id).toBe(published[0]?.id);
-      expect((after[0]?.data as { noteId: string }).noteId).toBe("crash-1");
+      expect((after[0]!.data as { noteId: string }).noteId).toBe("crash-1");
       second.child.kill("SIGTERM");
       await once(second.child, "exit");
     } finally {

@@ -1,11 +1,10 @@
 import type { Server } from "node:http";
-import { CloudEvent, type CloudEventV1, HTTP, Mode, emitterFor } from "cloudevents";
+import { CloudEvent, type CloudEventV1, emitterFor, HTTP, Mode } from "cloudevents";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, subjectFor } from "../src/index.ts";
 import type { Service } from "../src/service.ts";
-import { NoteCreate } from "./fixture/notes.ts";
-import { notesService } from "./fixture/notes.ts";
+import { NoteCreate, notesService } from "./fixture/notes.ts";
 import { eventually, isolatedConfig, natsConnect, streamEvents, streamMessages } from "./helpers.ts";
 
 let service: Service;
@@ -138,7 +137,12 @@ const malformed: Array<[string, { headers: Record<string, string>; body: string 
   ["structured: bad time", structured({ ...good, time: "yesterday" }), 400, "invalid_cloudevent"],
   ["structured: bad extension name", structured({ ...good, "Bad-Name": "x" }), 400, "invalid_attribute_name"],
   ["structured: data_base64", structured({ ...without("data"), data_base64: "AAAA" }), 415, "unsupported_media_type"],
-  ["structured: other format", { headers: { "content-type": "application/cloudevents+xml" }, body: "<x/>" }, 415, "unsupported_media_type"],
+  [
+    "structured: other format",
+    { headers: { "content-type": "application/cloudevents+xml" }, body: "<x/>" },
+    415,
+    "unsupported_media_type",
+  ],
   ["structured: unknown type", structured({ ...good, type: "test.nope" }), 400, "unknown_event_type"],
   ["structured: wrong data shape", structured({ ...good, data: { noteId: 7 } }), 400, "invalid_event_data"],
   ["structured: data too long", structured({ ...good, data: { noteId: "n", text: "x".repeat(300) } }), 400, "invalid_event_data"],
@@ -155,8 +159,24 @@ const malformed: Array<[string, { headers: Record<string, string>; body: string 
   ["batch: not an array", batch({ ...good } as unknown as unknown[]), 400, "invalid_batch"],
   ["batch: empty", batch([]), 400, "invalid_batch"],
   ["batch: one entry missing id", batch([{ ...good, id: "ok-1" }, without("id")]), 400, "missing_id"],
-  ["batch: one entry with bad data", batch([{ ...good, id: "ok-2" }, { ...good, id: "bad", data: {} }]), 400, "invalid_event_data"],
-  ["batch: one entry of unknown type", batch([{ ...good, id: "ok-3" }, { ...good, id: "u", type: "nope" }]), 400, "unknown_event_type"],
+  [
+    "batch: one entry with bad data",
+    batch([
+      { ...good, id: "ok-2" },
+      { ...good, id: "bad", data: {} },
+    ]),
+    400,
+    "invalid_event_data",
+  ],
+  [
+    "batch: one entry of unknown type",
+    batch([
+      { ...good, id: "ok-3" },
+      { ...good, id: "u", type: "nope" },
+    ]),
+    400,
+    "unknown_event_type",
+  ],
 ];
 
 describe("malformed requests", () => {
@@ -240,7 +260,11 @@ describe("dead letters", () => {
       const msgs = await streamMessages(nc, `${service.names.stream}_DLQ`);
       return msgs.length > 0 ? msgs : undefined;
     }, "the dead letter");
-    const entry = JSON.parse(new TextDecoder().decode(dead[0]!.data)) as { reason: string; attempts: number; event: { id: string } };
+    const entry = JSON.parse(new TextDecoder().decode(dead[0]!.data)) as {
+      reason: string;
+      attempts: number;
+      event: { id: string };
+    };
     expect(entry.event.id).toBe("boom-1");
     expect(entry.reason).toContain("boom handler always fails");
     expect(entry.attempts).toBe(Number(config.CONSUMER_MAX_ATTEMPTS));

@@ -8,9 +8,20 @@ export const storageConfigSchema = baseConfigSchema.extend({
   STORAGE_S3_ENDPOINT: z.url().optional(),
   STORAGE_S3_REGION: z.string().default("us-east-1"),
   STORAGE_S3_FORCE_PATH_STYLE: z.enum(["0", "1"]).default("0"),
-  STORAGE_NATS_BUCKET: z.string().regex(/^[A-Za-z0-9_-]+$/).default("snapmesh-objects"),
-  STORAGE_MAX_OBJECT_BYTES: z.coerce.number().int().min(1).default(25 * 1024 * 1024),
-  STORAGE_USER_QUOTA_BYTES: z.coerce.number().int().min(1).default(1024 * 1024 * 1024),
+  STORAGE_NATS_BUCKET: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("snapmesh-objects"),
+  STORAGE_MAX_OBJECT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(25 * 1024 * 1024),
+  STORAGE_USER_QUOTA_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1024 * 1024 * 1024),
   STORAGE_ALLOWED_TYPES: z
     .string()
     .default("image/jpeg,image/png,image/gif,image/webp,image/heic")
@@ -18,7 +29,11 @@ export const storageConfigSchema = baseConfigSchema.extend({
   /** `kid:secret[,kid:secret…]`; the first signs, all verify (rotation). */
   STORAGE_SIGNING_KEYS: z.string().min(1),
   STORAGE_URL_TTL_SECONDS: z.coerce.number().int().min(1).default(7200),
-  STORAGE_URL_TTL_MAX_SECONDS: z.coerce.number().int().min(1).default(7 * 24 * 3600),
+  STORAGE_URL_TTL_MAX_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(7 * 24 * 3600),
   /** Base of temporary URLs (a CDN or ingress host); default: this service's own address. */
   STORAGE_PUBLIC_URL: z.url().optional(),
 });

@@ -1,5 +1,5 @@
-import type { Request, Response } from "express";
 import { AppError, type Database, forbidden, notFound } from "@snapmesh/runtime";
+import type { Request, Response } from "express";
 import { type BlobBackend, BlobNotFound } from "./backends/backend.js";
 import { type SigningKey, verify } from "./signing.js";
 import { liveObject } from "./store.js";
@@ -54,7 +54,7 @@ export function downloadHandler(deps: {
       res.end();
       return;
     }
-    let stream;
+    let stream: import("node:stream").Readable;
     try {
       stream = await deps.backend.get(obj.blob, range ?? undefined);
     } catch (err) {
@@ -79,7 +79,12 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
 }
 
 /** One `bytes=` range (first-last, first-, -suffix); null for none or one we ignore; multi-range is served whole. */
-export function parseRange(header: string | undefined, size: number, ifRange?: string, etag?: string): Range | null | "unsatisfiable" {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+  ifRange?: string,
+  etag?: string,
+): Range | null | "unsatisfiable" {
   if (!header) return null;
   if (ifRange && ifRange !== etag) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());

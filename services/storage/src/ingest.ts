@@ -71,13 +71,16 @@ class Inspector extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limits.maxBytes) {
-      return done(this.fail(tooLarge(`the object exceeds ${this.limits.maxBytes} bytes`, "object_too_large", { limit: this.limits.maxBytes })));
+      const limit = this.limits.maxBytes;
+      done(this.fail(tooLarge(`the object exceeds ${limit} bytes`, "object_too_large", { limit })));
+      return;
     }
     if (!this.contentType) {
       this.head = Buffer.concat([this.head, chunk]);
       if (this.head.length >= MAGIC_BYTES) {
         const err = this.recognise();
-        if (err) return done(this.fail(err));
+        if (err) done(this.fail(err));
+        return;
       }
     }
     this.hash.update(chunk);
@@ -87,7 +90,8 @@ class Inspector extends Transform {
   override _flush(done: TransformCallback): void {
     if (!this.contentType && this.head.length > 0) {
       const err = this.recognise();
-      if (err) return done(this.fail(err));
+      if (err) done(this.fail(err));
+      return;
     }
     done();
   }
@@ -108,9 +112,14 @@ class Inspector extends Transform {
   }
 
   typeError(): AppError {
-    return new AppError(415, "unsupported_content", `the bytes are not one of the allowed types (${this.limits.allowedTypes.join(", ")})`, {
-      allowed: this.limits.allowedTypes,
-    });
+    return new AppError(
+      415,
+      "unsupported_content",
+      `the bytes are not one of the allowed types (${this.limits.allowedTypes.join(", ")})`,
+      {
+        allowed: this.limits.allowedTypes,
+      },
+    );
   }
 
   private fail(err: AppError): AppError {

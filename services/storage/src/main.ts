@@ -1,10 +1,6 @@
 import { fileURLToPath } from "node:url";
-import {
-  StorageObjectDelete,
-  StorageObjectPut,
-  StorageUrlSign,
-} from "@snapmesh/events";
-import { Service, loadConfig, runService, sessionVerifier, tooLarge, unauthorized } from "@snapmesh/runtime";
+import { StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
+import { loadConfig, runService, Service, sessionVerifier, tooLarge, unauthorized } from "@snapmesh/runtime";
 import type { Request } from "express";
 import { createBackend } from "./backends/index.js";
 import { type StorageConfig, storageConfigSchema } from "./config.js";
@@ -15,7 +11,7 @@ import { commitObject, deleteObject } from "./objects.js";
 import { parseSigningKeys } from "./signing.js";
 import { signUrls } from "./urls.js";
 
-export { storageConfigSchema, type StorageConfig };
+export { type StorageConfig, storageConfigSchema };
 
 const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 
@@ -81,4 +77,3 @@ export function createStorageService(config: StorageConfig): Service {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await runService(createStorageService(loadConfig(storageConfigSchema)));
 }
-

@@ -46,7 +46,12 @@ export async function commitObject(
 }
 
 /** Owner-only delete: the metadata commits first, the blob goes after commit, `object.deleted` via the outbox. */
-export async function deleteObject(ctx: EffectsContext, backend: BlobBackend, key: string, caller: string): Promise<{ key: string }> {
+export async function deleteObject(
+  ctx: EffectsContext,
+  backend: BlobBackend,
+  key: string,
+  caller: string,
+): Promise<{ key: string }> {
   const row = await findObject(ctx.tx, key, { forUpdate: true });
   if (!row || row.deletedAt) throw notFound(`no object '${key}'`, "object_not_found");
   if (row.owner !== caller) throw forbidden(`only the owner may delete '${key}'`, "not_owner");

@@ -16,7 +16,11 @@ export interface ObjectRow {
 const COLUMNS = `key, owner, blob, size::float8 AS size, content_type AS "contentType", sha256, etag,
   created_at AS "createdAt", deleted_at AS "deletedAt"`;
 
-export async function findObject(db: Queryable, key: string, options: { forUpdate?: boolean } = {}): Promise<ObjectRow | undefined> {
+export async function findObject(
+  db: Queryable,
+  key: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ObjectRow | undefined> {
   const { rows } = await db.query<ObjectRow>(
     `SELECT ${COLUMNS} FROM storage.objects WHERE key = $1${options.forUpdate ? " FOR UPDATE" : ""}`,
     [key],

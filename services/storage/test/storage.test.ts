@@ -2,23 +2,23 @@ import { createHash } from "node:crypto";
 import { request } from "node:http";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Service } from "../../runtime/src/index.ts";
 import {
-  S3_SERVER_INSTALL,
-  type TestIssuer,
   eventually,
   isolatedEnv,
   listenOnLoopback,
   natsConnect,
+  S3_SERVER_INSTALL,
   s3Server,
   streamEvents,
+  type TestIssuer,
   testIssuer,
   uniqueName,
 } from "../../../test/support/index.ts";
+import type { Service } from "../../runtime/src/index.ts";
 import { parseConfig } from "../../runtime/src/index.ts";
 import { createStorageService, storageConfigSchema } from "../src/main.ts";
 import { sign } from "../src/signing.ts";
-import { png, jpeg } from "./images.ts";
+import { jpeg, png } from "./images.ts";
 
 const SIGNING = `k1:${"s".repeat(40)},k0:${"o".repeat(40)}`;
 const s3 = await s3Server();
@@ -28,9 +28,17 @@ const backends: Array<[string, () => Record<string, string>]> = [
   ["fs", () => ({ STORAGE_BACKEND: "fs", STORAGE_DIR: `/tmp/${uniqueName("objects")}` })],
   ["nats", () => ({ STORAGE_BACKEND: "nats", STORAGE_NATS_BUCKET: uniqueName("objs") })],
   ...(s3
-    ? ([["s3", () => ({ STORAGE_BACKEND: "s3", STORAGE_S3_BUCKET: s3.bucket, STORAGE_S3_ENDPOINT: s3.url, STORAGE_S3_FORCE_PATH_STYLE: "1" })]] as Array<
-        [string, () => Record<string, string>]
-      >)
+    ? ([
+        [
+          "s3",
+          () => ({
+            STORAGE_BACKEND: "s3",
+            STORAGE_S3_BUCKET: s3.bucket,
+            STORAGE_S3_ENDPOINT: s3.url,
+            STORAGE_S3_FORCE_PATH_STYLE: "1",
+          }),
+        ],
+      ] as Array<[string, () => Record<string, string>]>)
     : []),
 ];
 
@@ -88,7 +96,13 @@ describe.each(backends)("storage on the %s backend", (_name, backendEnv) => {
   const rawPut = (path: string, body: Buffer, auth: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const { hostname, port } = new URL(base);
-      const options = { hostname, port, path: `/v1/objects/${path}`, method: "PUT", headers: { authorization: auth, "content-type": "image/png" } };
+      const options = {
+        hostname,
+        port,
+        path: `/v1/objects/${path}`,
+        method: "PUT",
+        headers: { authorization: auth, "content-type": "image/png" },
+      };
       const req = request(options, (res) => {
         let text = "";
         res.on("data", (d) => {
@@ -164,14 +178,28 @@ describe.each(backends)("storage on the %s backend", (_name, backendEnv) => {
     // A link signed with the previous key (k0) still works: keys rotate.
     const future = Math.floor(Date.now() / 1000) + 60;
     const old = { id: "k0", secret: Buffer.from("o".repeat(40)) };
-    expect((await fetch(`${base}/v1/objects/sec/x.png?expires=${future}&kid=k0&sig=${sign(old, "GET", "sec/x.png", future)}`)).status).toBe(200);
+    expect(
+      (await fetch(`${base}/v1/objects/sec/x.png?expires=${future}&kid=k0&sig=${sign(old, "GET", "sec/x.png", future)}`)).status,
+    ).toBe(200);
   });
 
   it("refuses bad keys, wrong bytes, over-size and over-quota uploads with codes", async () => {
     const small = png(100);
-    for (const path of ["a/../../b.png", "a/%2e%2e/b.png", "..", "%2Fetc%2Fpasswd", "a//b.png", "sp%20ace.png", "x".repeat(600)]) {
+    for (const path of [
+      "a/../../b.png",
+      "a/%2e%2e/b.png",
+      "..",
+      "%2Fetc%2Fpasswd",
+      "a//b.png",
+      "sp%20ace.png",
+      "x".repeat(600),
+    ]) {
       const res = await rawPut(path, small, alice);
-      expect({ path, status: res.status, code: JSON.parse(res.body).error?.code }).toEqual({ path, status: 400, code: "invalid_key" });
+      expect({ path, status: res.status, code: JSON.parse(res.body).error?.code }).toEqual({
+        path,
+        status: 400,
+        code: "invalid_key",
+      });
     }
     const text = await put("t/notes.png", Buffer.from("just some text, not an image at all"));
     expect(text.status).toBe(415);
@@ -200,7 +228,11 @@ describe.each(backends)("storage on the %s backend", (_name, backendEnv) => {
     expect(results.every((r) => r.status === 201)).toBe(true);
     const { url } = await tempUrl("c/same.png");
     const down = Buffer.from(await (await fetch(url)).arrayBuffer());
-    const row = (await service.db.query<{ sha256: string; size: string }>("SELECT sha256, size FROM storage.objects WHERE key = 'c/same.png'")).rows[0]!;
+    const row = (
+      await service.db.query<{ sha256: string; size: string }>(
+        "SELECT sha256, size FROM storage.objects WHERE key = 'c/same.png'",
+      )
+    ).rows[0]!;
     expect(createHash("sha256").update(down).digest("hex")).toBe(row.sha256);
     expect(versions.some((v) => v.equals(down))).toBe(true);
   });
@@ -265,4 +297,3 @@ describe.each(backends)("storage on the %s backend", (_name, backendEnv) => {
     expect(await code(tooMany)).toBe("invalid_event_data");
   });
 });
-
