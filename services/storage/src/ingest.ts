@@ -79,8 +79,10 @@ class Inspector extends Transform {
       this.head = Buffer.concat([this.head, chunk]);
       if (this.head.length >= MAGIC_BYTES) {
         const err = this.recognise();
-        if (err) done(this.fail(err));
-        return;
+        if (err) {
+          done(this.fail(err));
+          return;
+        }
       }
     }
     this.hash.update(chunk);
@@ -90,8 +92,10 @@ class Inspector extends Transform {
   override _flush(done: TransformCallback): void {
     if (!this.contentType && this.head.length > 0) {
       const err = this.recognise();
-      if (err) done(this.fail(err));
-      return;
+      if (err) {
+        done(this.fail(err));
+        return;
+      }
     }
     done();
   }
