@@ -1,0 +1,180 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { AuthPermissionCheck, AuthSessionCreate, AuthUserSignedIn } from "@snapmesh/events";
+import {
+  AppError,
+  EgressClient,
+  forbidden,
+  loadConfig,
+  runService,
+  Service,
+  sessionVerifier,
+  splitList,
+  unauthorized,
+} from "@snapmesh/runtime";
+import { type AuthConfig, authConfigSchema } from "./config.js";
+import { KeyRing } from "./keyring.js";
+import { OidcVerifier } from "./oidc.js";
+import {
+  type DecisionCache,
+  KvDecisionCache,
+  LegacyHttpBackend,
+  localRules,
+  MemoryDecisionCache,
+  type PermissionBackend,
+  PermissionService,
+} from "./permissions.js";
+import { RateLimiter } from "./rate-limit.js";
+import { upsertUser } from "./users.js";
+import { code2Session } from "./wechat.js";
+
+export { generateSigningJwk, KeyRing } from "./keyring.js";
+export type { PermissionBackend } from "./permissions.js";
+export { type AuthConfig, authConfigSchema };
+
+const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
+
+export interface AuthOptions {
+  /** Replaces the legacy HTTP backend (the documented adapter point). */
+  permissionBackend?: PermissionBackend;
+}
+
+export async function createAuthService(config: AuthConfig, options: AuthOptions = {}): Promise<Service> {
+  const service = new Service({ name: "auth", schema: "auth", migrations: MIGRATIONS, config });
+  const keys = await loadKeys(config, service);
+  // auth verifies its own tokens against the current key ring (rotation included), like every other service does via the JWKS.
+  service.authenticate = (token) => sessionVerifier({ jwks: keys.jwks(), issuer: config.SNAPMESH_JWT_ISSUER })(token);
+  const egress = new EgressClient({
+    proxy: config.EGRESS_PROXY ?? config.HTTPS_PROXY ?? config.HTTP_PROXY,
+    noProxy: splitList(config.NO_PROXY),
+    allowHosts: splitList(config.EGRESS_ALLOW_HOSTS),
+    timeoutMs: config.EGRESS_TIMEOUT_MS,
+    retries: config.EGRESS_RETRIES,
+    metrics: service.metrics,
+  });
+  service.beforeClose(() => egress.close());
+  const oidc =
+    config.OIDC_ISSUER && config.OIDC_AUDIENCE
+      ? new OidcVerifier(egress, {
+          issuer: config.OIDC_ISSUER,
+          audience: config.OIDC_AUDIENCE,
+          jwksUrl: config.OIDC_JWKS_URL ?? `${config.OIDC_ISSUER.replace(/\/$/, "")}/.well-known/jwks.json`,
+        })
+      : undefined;
+  const bySubject = new RateLimiter(config.SIGNIN_LIMIT_PER_SUBJECT, config.SIGNIN_LIMIT_WINDOW_SECONDS * 1000);
+  const byIp = new RateLimiter(config.SIGNIN_LIMIT_PER_IP, config.SIGNIN_LIMIT_WINDOW_SECONDS * 1000);
+
+  service.command(AuthSessionCreate, async (data, ctx) => {
+    let subject: string;
+    switch (data.provider) {
+      case "dev":
+        if (config.SNAPMESH_DEV_AUTH !== "1") throw forbidden("the dev provider is disabled", "provider_disabled");
+        subject = data.userId;
+        break;
+      case "wechat": {
+        if (!config.WECHAT_APP_ID || !config.WECHAT_APP_SECRET)
+          throw forbidden("WeChat sign-in is not configured", "provider_disabled");
+        bySubject.hit(`wechat-code:${data.code}`);
+        const id = await code2Session(
+          egress,
+          { apiBase: config.WECHAT_API_BASE, appId: config.WECHAT_APP_ID, appSecret: config.WECHAT_APP_SECRET },
+          data.code,
+        );
+        subject = id.unionid ?? id.openid;
+        break;
+      }
+      case "oidc": {
+        if (!oidc) throw forbidden("OIDC sign-in is not configured", "provider_disabled");
+        subject = (await oidc.verify(data.idToken)).subject;
+        break;
+      }
+    }
+    bySubject.hit(`${data.provider}:${subject}`);
+    const user = await upsertUser(ctx.tx, data.provider, subject);
+    await ctx.emit(AuthUserSignedIn, { userId: user.id, provider: data.provider, firstTime: user.firstTime });
+    const session = await keys.sign(user.id, config.SNAPMESH_JWT_ISSUER, config.AUTH_TOKEN_TTL_SECONDS, { prv: data.provider });
+    return { ...session, user: { id: user.id } };
+  });
+
+  const cache = (): DecisionCache => {
+    const ttl = config.PERMISSION_CACHE_TTL_SECONDS * 1000;
+    return (memo ??= service.nats
+      ? new KvDecisionCache(service.nats, config.PERMISSION_CACHE_BUCKET, ttl)
+      : new MemoryDecisionCache(ttl));
+  };
+  let memo: DecisionCache | undefined;
+  const backend =
+    options.permissionBackend ??
+    (config.LEGACY_PERMISSION_URL
+      ? new LegacyHttpBackend(egress, {
+          url: config.LEGACY_PERMISSION_URL,
+          method: config.LEGACY_PERMISSION_METHOD,
+          allowedField: config.LEGACY_ALLOWED_FIELD,
+          timeoutMs: config.LEGACY_TIMEOUT_MS,
+          ...(config.LEGACY_AUTH_HEADER ? { authHeader: config.LEGACY_AUTH_HEADER } : {}),
+        })
+      : undefined);
+  const permissions = new PermissionService(
+    localRules(config.AUTH_ADMIN_USERS),
+    backend,
+    cache,
+    config.LEGACY_FAIL_OPEN === "1",
+    service.log,
+  );
+
+  service.command(AuthPermissionCheck, async (data, ctx) => {
+    const caller = ctx.user?.id;
+    const userId = data.userId ?? caller;
+    if (!userId) throw unauthorized("a session token or a userId is required");
+    if (caller && data.userId && data.userId !== caller) throw forbidden("a user may only ask about themself", "not_self");
+    const decision = await permissions.check({ userId, action: data.action, resource: data.resource });
+    return { ...decision, userId, action: data.action, resource: data.resource };
+  });
+
+  service.app.get("/.well-known/jwks.json", (_req, res) => {
+    res.setHeader("cache-control", "public, max-age=300");
+    res.json(keys.jwks());
+  });
+  service.app.post("/v1/sessions", (req, _res, next) => {
+    try {
+      byIp.hit(req.ip ?? "unknown");
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
+  service.rest("post", "/v1/sessions", AuthSessionCreate, (req) => req.body, { status: 201 });
+  service.rest("post", "/v1/permissions/check", AuthPermissionCheck, (req) => req.body);
+  return service;
+}
+
+async function loadKeys(config: AuthConfig, service: Service): Promise<KeyRing> {
+  if (config.AUTH_SIGNING_KEYS_FILE) {
+    const ring = await KeyRing.fromJson(readFileSync(config.AUTH_SIGNING_KEYS_FILE, "utf8"));
+    const stop = ring.watchFile(config.AUTH_SIGNING_KEYS_FILE, config.AUTH_KEYS_RELOAD_SECONDS, (err) =>
+      service.log.error({ err: err.message }, "could not reload the signing keys; keeping the current ones"),
+    );
+    service.beforeClose(stop);
+    return ring;
+  }
+  if (config.AUTH_SIGNING_KEYS) return KeyRing.fromJson(config.AUTH_SIGNING_KEYS);
+  if (config.SNAPMESH_DEV_AUTH === "1") {
+    service.log.warn("no AUTH_SIGNING_KEYS: using an ephemeral key (development only; tokens die with the process)");
+    return KeyRing.ephemeral();
+  }
+  throw new AppError(
+    500,
+    "config",
+    "AUTH_SIGNING_KEYS or AUTH_SIGNING_KEYS_FILE is required (SNAPMESH_DEV_AUTH=1 allows an ephemeral key)",
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const config = loadConfig(authConfigSchema);
+  try {
+    await runService(await createAuthService(config));
+  } catch (err) {
+    process.stderr.write(`auth: ${(err as Error).message}\n`);
+    process.exit(78);
+  }
+}
