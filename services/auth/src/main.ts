@@ -6,6 +6,7 @@ import {
   EgressClient,
   forbidden,
   loadConfig,
+  RateLimiter,
   runService,
   Service,
   sessionVerifier,
@@ -24,7 +25,7 @@ import {
   type PermissionBackend,
   PermissionService,
 } from "./permissions.js";
-import { RateLimiter } from "./rate-limit.js";
+
 import { upsertUser } from "./users.js";
 import { code2Session } from "./wechat.js";
 
@@ -96,13 +97,15 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
     return { ...session, user: { id: user.id } };
   });
 
-  const cache = (): DecisionCache => {
-    const ttl = config.PERMISSION_CACHE_TTL_SECONDS * 1000;
-    return (memo ??= service.nats
-      ? new KvDecisionCache(service.nats, config.PERMISSION_CACHE_BUCKET, ttl)
-      : new MemoryDecisionCache(ttl));
-  };
   let memo: DecisionCache | undefined;
+  // Built on first use: NATS is connected only once the service has started.
+  const cache = (): DecisionCache => {
+    if (!memo) {
+      const ttl = config.PERMISSION_CACHE_TTL_SECONDS * 1000;
+      memo = service.nats ? new KvDecisionCache(service.nats, config.PERMISSION_CACHE_BUCKET, ttl) : new MemoryDecisionCache(ttl);
+    }
+    return memo;
+  };
   const backend =
     options.permissionBackend ??
     (config.LEGACY_PERMISSION_URL

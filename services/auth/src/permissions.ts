@@ -94,7 +94,7 @@ export class KvDecisionCache implements DecisionCache {
 
   async get(q: PermissionQuery): Promise<Decision | undefined> {
     const entry = await (await this.store()).get(cacheKey(q));
-    if (!entry || entry.operation !== "PUT" || entry.length === 0) return undefined;
+    if (entry?.operation !== "PUT" || entry.length === 0) return undefined;
     return entry.json<Decision>();
   }
 

@@ -7,6 +7,8 @@ import type { Logger } from "./logger.js";
 
 export interface User {
   id: string;
+  /** The session token the caller presented, for calls made on the caller's behalf. */
+  token?: string;
   [claim: string]: unknown;
 }
 
@@ -218,7 +220,7 @@ export class Registry {
     const token = /^Bearer\s+(.+)$/i.exec(authorization)?.[1];
     if (!token) throw unauthorized("authorization must be 'Bearer <token>'", "invalid_token");
     if (!this.authenticate) throw unauthorized("this service does not accept session tokens", "invalid_token");
-    return this.authenticate(token);
+    return { ...(await this.authenticate(token)), token };
   }
 }
 

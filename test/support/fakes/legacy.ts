@@ -27,7 +27,12 @@ export async function fakeLegacyBackend(opts: { allowFrom?: string[]; token?: st
     Object.assign(server, { allow: (u: string, a: string, r: string) => void allowed.add(`${u} ${a} ${r}`) }),
     {
       calls: { get: () => state.calls },
-      mode: { get: () => state.mode, set: (m: FakeLegacy["mode"]) => void (state.mode = m) },
+      mode: {
+        get: () => state.mode,
+        set: (m: FakeLegacy["mode"]) => {
+          state.mode = m;
+        },
+      },
     },
   ) as FakeLegacy;
 }

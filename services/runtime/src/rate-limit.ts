@@ -1,4 +1,4 @@
-import { tooManyRequests } from "@snapmesh/runtime";
+import { tooManyRequests } from "./errors.js";
 
 /** Fixed-window counters per key, in this replica's memory: a brake on sign-in abuse, not a quota. */
 export class RateLimiter {

@@ -1,0 +1,312 @@
+import type { NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeLegacy, fakeLegacyBackend } from "../../../test/support/fakes/legacy.ts";
+import {
+  eventually,
+  isolatedEnv,
+  listenOnLoopback,
+  natsConnect,
+  streamEvents,
+  type TestIssuer,
+  testIssuer,
+} from "../../../test/support/index.ts";
+import { generateSigningJwk } from "../../auth/src/keyring.ts";
+import { authConfigSchema, createAuthService } from "../../auth/src/main.ts";
+import { parseConfig, type Service } from "../../runtime/src/index.ts";
+import { createSocialService, socialConfigSchema } from "../src/main.ts";
+
+let service: Service;
+let base: string;
+let issuer: TestIssuer;
+let nc: NatsConnection;
+let stream: string;
+const tokens = new Map<string, string>();
+
+beforeAll(async () => {
+  issuer = await testIssuer();
+  const env = await isolatedEnv({ SOCIAL_COMMENT_LIMIT_PER_MINUTE: "5000", SOCIAL_LIKE_LIMIT_PER_MINUTE: "5000" });
+  stream = env.EVENTS_STREAM!;
+  service = createSocialService(parseConfig(socialConfigSchema, env));
+  service.authenticate = issuer.verifier;
+  base = await listenOnLoopback(service);
+  nc = await natsConnect();
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await service?.stop();
+});
+
+async function as(user: string): Promise<Record<string, string>> {
+  if (!tokens.has(user)) tokens.set(user, await issuer.bearer(user));
+  return { authorization: tokens.get(user)!, "content-type": "application/json" };
+}
+const like = async (user: string, photo: string, on: boolean) =>
+  fetch(`${base}/v1/photos/${encodeURIComponent(photo)}/like`, { method: on ? "PUT" : "DELETE", headers: await as(user) });
+const comment = async (user: string, photo: string, body: Record<string, unknown>) =>
+  fetch(`${base}/v1/photos/${encodeURIComponent(photo)}/comments`, {
+    method: "POST",
+    headers: await as(user),
+    body: JSON.stringify(body),
+  });
+const summary = async (photo: string, user?: string) =>
+  (await (
+    await fetch(`${base}/v1/photos/${encodeURIComponent(photo)}/social`, user ? { headers: await as(user) } : {})
+  ).json()) as {
+    likes: number;
+    comments: number;
+    likedByMe: boolean;
+  };
+const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+const fact = (type: string, id: string, data: unknown) =>
+  fetch(`${base}/`, {
+    method: "POST",
+    headers: { "content-type": "application/cloudevents+json" },
+    body: JSON.stringify({ specversion: "1.0", id, source: "/snapmesh/storage", type, data }),
+  });
+
+describe("likes", () => {
+  it("50 concurrent users liking and unliking in random order end with an exact count and matching facts", async () => {
+    const photo = "photos/owner/concurrent.jpg";
+    const users = Array.from({ length: 50 }, (_, i) => `u${i}`);
+    const last = new Map<string, boolean>();
+    await Promise.all(
+      users.map(async (u) => {
+        const steps = 1 + Math.floor(Math.random() * 5);
+        for (let i = 0; i < steps; i++) {
+          const on = Math.random() < 0.6;
+          const res = await like(u, photo, on);
+          expect(res.status).toBe(200);
+          last.set(u, on);
+        }
+      }),
+    );
+    const expected = [...last.values()].filter(Boolean).length;
+    expect((await summary(photo)).likes).toBe(expected);
+    const rows = await service.db.query<{ n: string; d: string }>(
+      "SELECT count(*) AS n, count(DISTINCT user_id) AS d FROM social.likes WHERE photo_id = $1",
+      [photo],
+    );
+    expect(Number(rows.rows[0]!.n)).toBe(expected);
+    expect(Number(rows.rows[0]!.d)).toBe(expected);
+    const facts = await eventually(async () => {
+      const all = (await streamEvents(nc, stream)).filter((e) => e.subject === photo);
+      const added = all.filter((e) => e.type === "snapmesh.social.like.added").length;
+      const removed = all.filter((e) => e.type === "snapmesh.social.like.removed").length;
+      return added - removed === expected ? all : undefined;
+    }, "like facts that add up");
+    // Per user the facts alternate added/removed, starting with added: one fact per real state change.
+    for (const u of users) {
+      const mine = facts.filter((e) => (e.data as { userId: string }).userId === u).map((e) => e.type.endsWith("added"));
+      mine.forEach((added, i) => expect(added).toBe(i % 2 === 0));
+      expect(mine.length % 2 === 1).toBe(last.get(u) === true);
+    }
+  });
+
+  it("a second like is a no-op that returns the same state", async () => {
+    const first = await (await like("solo", "p-idem", true)).json();
+    const second = await (await like("solo", "p-idem", true)).json();
+    expect(second).toEqual(first);
+    expect(first).toEqual({ photoId: "p-idem", likes: 1, likedByMe: true });
+    expect(await summary("p-idem", "solo")).toEqual({ likes: 1, comments: 0, likedByMe: true });
+    expect(await summary("p-idem", "other")).toEqual({ likes: 1, comments: 0, likedByMe: false });
+  });
+});
+
+describe("comments", () => {
+  it("paginates 1,000 comments newest first with no duplicates and no gaps while new ones arrive", async () => {
+    const photo = "p-pages";
+    for (let batch = 0; batch < 10; batch++) {
+      const events = Array.from({ length: 100 }, (_, i) => ({
+        specversion: "1.0",
+        id: `seed-${batch}-${i}`,
+        source: "/test/seed",
+        type: "snapmesh.social.comment.create",
+        data: { photoId: photo, text: `comment ${batch * 100 + i}` },
+      }));
+      const res = await fetch(`${base}/`, {
+        method: "POST",
+        headers: { ...(await as("seeder")), "content-type": "application/cloudevents-batch+json" },
+        body: JSON.stringify(events),
+      });
+      expect(res.status).toBe(200);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = (await (
+        await fetch(`${base}/v1/photos/${photo}/comments?limit=37${cursor ? `&cursor=${cursor}` : ""}`)
+      ).json()) as {
+        items: Array<{ id: string; text: string }>;
+        nextCursor: string | null;
+      };
+      seen.push(...page.items.map((c) => c.text));
+      cursor = page.nextCursor;
+      if (pages++ % 3 === 0) expect((await comment("late", photo, { text: `late ${pages}` })).status).toBe(201);
+    } while (cursor);
+    const seeded = seen.filter((t) => t.startsWith("comment "));
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seeded).toHaveLength(1000);
+    expect(seeded[0]).toBe("comment 999");
+    expect(seeded.at(-1)).toBe("comment 0");
+    expect((await summary(photo)).comments).toBe(1000 + Math.ceil(pages / 3));
+  });
+
+  it("normalises text, threads one level, and de-duplicates a retried post by its idempotency key", async () => {
+    const res = await comment("ann", "p-text", { text: "  Cafe\u0301\u0000 \u202Eok\n\n\n\nbye  ", idempotencyKey: "k-1" });
+    expect(res.status).toBe(201);
+    const top = (await res.json()) as { id: string; text: string };
+    expect(top.text).toBe("Café ok\n\nbye");
+    const retry = (await (await comment("ann", "p-text", { text: "Cafe", idempotencyKey: "k-1" })).json()) as { id: string };
+    expect(retry.id).toBe(top.id);
+    const reply = await comment("bea", "p-text", { text: "a reply", parentId: top.id });
+    expect(reply.status).toBe(201);
+    const nested = await comment("ann", "p-text", { text: "too deep", parentId: ((await reply.json()) as { id: string }).id });
+    expect(nested.status).toBe(400);
+    expect(await code(nested)).toBe("invalid_parent");
+    expect((await summary("p-text")).comments).toBe(2);
+  });
+
+  it("lets the author and the photo's owner delete, and nobody else", async () => {
+    expect(
+      (
+        await fact("snapmesh.storage.object.created", "own-1", {
+          key: "photos/olga/1.jpg",
+          owner: "olga",
+          size: 1,
+          etag: '"e"',
+          contentType: "image/jpeg",
+          sha256: "a".repeat(64),
+        })
+      ).status,
+    ).toBe(202);
+    const photo = "photos/olga/1.jpg";
+    const c1 = (await (await comment("pete", photo, { text: "first" })).json()) as { id: string };
+    const c2 = (await (await comment("pete", photo, { text: "second" })).json()) as { id: string };
+    const stranger = await fetch(`${base}/v1/comments/${c1.id}`, { method: "DELETE", headers: await as("zed") });
+    expect(stranger.status).toBe(403);
+    expect((await fetch(`${base}/v1/comments/${c1.id}`, { method: "DELETE", headers: await as("pete") })).status).toBe(200);
+    expect((await fetch(`${base}/v1/comments/${c2.id}`, { method: "DELETE", headers: await as("olga") })).status).toBe(200);
+    const again = await fetch(`${base}/v1/comments/${c2.id}`, { method: "DELETE", headers: await as("olga") });
+    expect(again.status).toBe(404);
+    const page = (await (await fetch(`${base}/v1/photos/${encodeURIComponent(photo)}/comments`)).json()) as {
+      items: Array<{ deleted: boolean; text: string }>;
+    };
+    expect(page.items.map((c) => [c.deleted, c.text])).toEqual([
+      [true, ""],
+      [true, ""],
+    ]);
+    expect((await summary(photo)).comments).toBe(0);
+  });
+
+  it("refuses bad input with codes", async () => {
+    expect(await code(await comment("ann", "p-bad", { text: "" }))).toBe("invalid_event_data");
+    expect(await code(await comment("ann", "p-bad", { text: "\u0000\u0001 " }))).toBe("invalid_text");
+    expect(await code(await comment("ann", "p-bad", { text: "x".repeat(2001) }))).toBe("invalid_text");
+    expect(await code(await comment("ann", "p-bad", { text: "hi", parentId: "nope" }))).toBe("invalid_parent");
+    expect((await fetch(`${base}/v1/photos/p-bad/like`, { method: "PUT" })).status).toBe(401);
+    expect(await code(await fetch(`${base}/v1/photos/p-bad/comments?limit=500`))).toBe("invalid_query");
+    expect(await code(await fetch(`${base}/v1/photos/p-bad/comments?cursor=bm90LWEtbnVtYmVy`))).toBe("invalid_cursor");
+    expect(
+      (await fetch(`${base}/v1/photos/p-bad/like`, { method: "PUT", headers: { authorization: "Bearer forged" } })).status,
+    ).toBe(401);
+  });
+});
+
+describe("photo deletion", () => {
+  it("takes the photo's likes and comments with it, idempotently, even when the fact arrives twice", async () => {
+    const photo = "photos/del/1.jpg";
+    await like("a", photo, true);
+    await like("b", photo, true);
+    await comment("a", photo, { text: "nice" });
+    expect(await summary(photo)).toMatchObject({ likes: 2, comments: 1 });
+    const deleted = { key: photo, owner: "owner" };
+    expect((await fact("snapmesh.storage.object.deleted", "del-1", deleted)).status).toBe(202);
+    expect((await fact("snapmesh.storage.object.deleted", "del-1", deleted)).status).toBe(202);
+    expect((await fact("snapmesh.storage.object.deleted", "del-2", deleted)).status).toBe(202);
+    expect(await summary(photo, "a")).toEqual({ likes: 0, comments: 0, likedByMe: false });
+    const left = await service.db.query("SELECT 1 FROM social.comments WHERE photo_id = $1", [photo]);
+    expect(left.rowCount).toBe(0);
+  });
+});
+
+describe("limits and permissions", () => {
+  let legacy: FakeLegacy;
+  const extra: Service[] = [];
+  afterAll(async () => {
+    for (const s of extra) await s.stop();
+    await legacy?.stop();
+  });
+
+  it("rate-limits comments per user with 429 and Retry-After", async () => {
+    const limited = createSocialService(
+      parseConfig(socialConfigSchema, await isolatedEnv({ SOCIAL_COMMENT_LIMIT_PER_MINUTE: "2" })),
+    );
+    extra.push(limited);
+    limited.authenticate = issuer.verifier;
+    const url = await listenOnLoopback(limited);
+    const post = async () =>
+      fetch(`${url}/v1/photos/p/comments`, {
+        method: "POST",
+        headers: await as("spammer"),
+        body: JSON.stringify({ text: "buy" }),
+      });
+    expect((await post()).status).toBe(201);
+    expect((await post()).status).toBe(201);
+    const third = await post();
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  it("asks auth (and so the legacy backend) whether a user may comment", async () => {
+    legacy = await fakeLegacyBackend();
+    legacy.allow("member", "comment", "photo:album-photo");
+    const auth = await createAuthService(
+      parseConfig(
+        authConfigSchema,
+        await isolatedEnv({
+          AUTH_SIGNING_KEYS: JSON.stringify({ keys: [await generateSigningJwk()] }),
+          SNAPMESH_DEV_AUTH: "1",
+          EGRESS_ALLOW_HOSTS: "127.0.0.1",
+          LEGACY_PERMISSION_URL: `${legacy.url}/api/permissions`,
+        }),
+      ),
+    );
+    extra.push(auth);
+    const authUrl = await listenOnLoopback(auth);
+    const social = createSocialService(
+      parseConfig(
+        socialConfigSchema,
+        await isolatedEnv({
+          SOCIAL_PERMISSION_CHECK: "1",
+          SNAPMESH_AUTH_URL: authUrl,
+          SNAPMESH_JWKS_URL: `${authUrl}/.well-known/jwks.json`,
+        }),
+      ),
+    );
+    extra.push(social);
+    const socialUrl = await listenOnLoopback(social);
+    const signIn = async (userId: string) =>
+      (
+        (await (
+          await fetch(`${authUrl}/v1/sessions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ provider: "dev", userId }),
+          })
+        ).json()) as { token: string }
+      ).token;
+    const post = async (userId: string) =>
+      fetch(`${socialUrl}/v1/photos/album-photo/comments`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${await signIn(userId)}`, "content-type": "application/json" },
+        body: JSON.stringify({ text: "hello" }),
+      });
+    expect((await post("member")).status).toBe(201);
+    const denied = await post("outsider");
+    expect(denied.status).toBe(403);
+    const body = (await denied.json()) as { error: { code: string; details: { reason: string } } };
+    expect(body.error).toMatchObject({ code: "permission_denied", details: { reason: "not_album_member" } });
+  });
+});
