@@ -98,7 +98,7 @@ describe("likes", () => {
     // Per user the facts alternate added/removed, starting with added: one fact per real state change.
     for (const u of users) {
       const mine = facts.filter((e) => (e.data as { userId: string }).userId === u).map((e) => e.type.endsWith("added"));
-      mine.forEach((added, i) => expect(added).toBe(i % 2 === 0));
+      for (const [i, added] of mine.entries()) expect(added).toBe(i % 2 === 0);
       expect(mine.length % 2 === 1).toBe(last.get(u) === true);
     }
   });
