@@ -10,7 +10,7 @@ const page = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9_/.-]+$/)
+  .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "a page path like pages/album/index")
   .describe("mini-program page path, e.g. pages/album/index");
 const params = z.record(z.string().max(64), z.unknown()).describe("the payload: any JSON object (at most 4 KiB serialised)");
 

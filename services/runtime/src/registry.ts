@@ -51,6 +51,8 @@ export type Authenticate = (token: string) => Promise<User>;
 export interface DispatchOptions {
   /** `Bearer …` from the HTTP header, or the event's `authorization` extension. */
   authorization?: string;
+  /** false for events that can never arrive twice (a REST call without Idempotency-Key): no inbox row. */
+  dedupe?: boolean;
 }
 
 /** Maps CloudEvent types to zod-validated handlers and runs them with exactly-once effects. */
@@ -121,10 +123,14 @@ export class Registry {
     const inbox = `${this.schema}.inbox`;
     const result = await this.withEffects({ user, log, traceparent: event.traceparent }, async (effects) => {
       const { tx } = effects;
-      const claimed = await tx.query(
-        `INSERT INTO ${inbox} (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`,
-        [event.source, event.id, event.type],
-      );
+      const dedupe = options.dedupe !== false;
+      const claimed = dedupe
+        ? await tx.query(`INSERT INTO ${inbox} (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`, [
+            event.source,
+            event.id,
+            event.type,
+          ])
+        : { rowCount: 1 };
       if (claimed.rowCount === 0) {
         const prior = await tx.query<{ reply: SnapEvent | null }>(`SELECT reply FROM ${inbox} WHERE source = $1 AND id = $2`, [
           event.source,
@@ -134,7 +140,7 @@ export class Registry {
       }
       const out = await reg.handler(data, { ...effects, event });
       const reply = reg.replyDef ? this.replyEvent(reg.replyDef, out, event) : undefined;
-      if (reply) {
+      if (reply && dedupe) {
         await tx.query(`UPDATE ${inbox} SET reply = $3 WHERE source = $1 AND id = $2`, [
           event.source,
           event.id,

@@ -114,7 +114,8 @@ export class Service {
     this.app[method](path, parseIfBody, async (req: Request, res: Response) => {
       const event = restEvent(this.opts.name, def.type, toData(req), req);
       const authorization = req.headers.authorization;
-      const result = await this.registry.dispatch(event, authorization ? { authorization } : {});
+      const dedupe = req.header("idempotency-key") !== undefined;
+      const result = await this.registry.dispatch(event, { dedupe, ...(authorization ? { authorization } : {}) });
       this.metrics.eventsHandled.inc({ type: def.type, door: "rest", outcome: result.duplicate ? "duplicate" : "ok" });
       const data = result.reply?.data as ReplyData<C>;
       const body = options.body ? options.body(data, res) : data;

@@ -1,0 +1,136 @@
+import { fileURLToPath } from "node:url";
+import {
+  SharecodeCreate,
+  SharecodeCreated,
+  SharecodeExpire,
+  SharecodeResolve,
+  SharecodeScanned,
+  StorageObjectDeleted,
+} from "@snapmesh/events";
+import {
+  EgressClient,
+  forbidden,
+  gone,
+  loadConfig,
+  notFound,
+  runService,
+  Service,
+  sessionVerifier,
+  splitList,
+  tooLarge,
+} from "@snapmesh/runtime";
+import { isCode, newCode, normaliseCode } from "./codes.js";
+import { type ShareCodeConfig, shareCodeConfigSchema } from "./config.js";
+import { renderQr, WechatCodeRenderer } from "./render.js";
+import { StorageClient } from "./storage-client.js";
+import { expiryOf, findCode, insertCode, markImageGone, purgeExpired, scan } from "./store.js";
+
+export { type ShareCodeConfig, shareCodeConfigSchema };
+
+const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
+const imageKeyOf = (code: string) => `sharecodes/${code}.png`;
+
+export function createShareCodeService(config: ShareCodeConfig): Service {
+  const service = new Service({ name: "share-code", schema: "sharecode", migrations: MIGRATIONS, config });
+  if (config.SNAPMESH_JWKS_URL) {
+    service.authenticate = sessionVerifier({ jwks: new URL(config.SNAPMESH_JWKS_URL), issuer: config.SNAPMESH_JWT_ISSUER });
+  }
+  const storage = new StorageClient(config.SNAPMESH_STORAGE_URL, config.SHARECODE_STORAGE_TIMEOUT_MS);
+  const egress = new EgressClient({
+    proxy: config.EGRESS_PROXY ?? config.HTTPS_PROXY ?? config.HTTP_PROXY,
+    noProxy: splitList(config.NO_PROXY),
+    allowHosts: splitList(config.EGRESS_ALLOW_HOSTS),
+    timeoutMs: config.EGRESS_TIMEOUT_MS,
+    retries: config.EGRESS_RETRIES,
+    metrics: service.metrics,
+  });
+  service.beforeClose(() => egress.close());
+  const wechat =
+    config.WECHAT_APP_ID && config.WECHAT_APP_SECRET
+      ? new WechatCodeRenderer(egress, {
+          apiBase: config.WECHAT_API_BASE,
+          appId: config.WECHAT_APP_ID,
+          appSecret: config.WECHAT_APP_SECRET,
+        })
+      : undefined;
+
+  // The row, the image in storage and the fact commit together or not at all: if storage or WeChat
+  // fails, the handler throws, the transaction rolls back and the caller gets a 503 (nothing half-written).
+  service.command(SharecodeCreate, async (data, ctx) => {
+    const user = ctx.requireUser();
+    const paramsBytes = Buffer.byteLength(JSON.stringify(data.params));
+    if (paramsBytes > config.SHARECODE_MAX_PARAMS_BYTES) {
+      throw tooLarge(`params take ${paramsBytes} bytes; at most ${config.SHARECODE_MAX_PARAMS_BYTES}`, "params_too_large");
+    }
+    const provider = data.provider ?? "qrcode";
+    if (provider === "wechat" && !wechat) throw forbidden("the WeChat code provider is not configured", "provider_disabled");
+    const ttlSeconds = data.ttlSeconds ?? config.SHARECODE_DEFAULT_TTL_SECONDS;
+    let code = newCode();
+    for (let attempt = 0; ; attempt++) {
+      const row = {
+        code,
+        page: data.page,
+        params: data.params,
+        createdBy: user.id,
+        provider,
+        imageKey: imageKeyOf(code),
+        ttlSeconds,
+      };
+      if (await insertCode(ctx.tx, row)) break;
+      if (attempt >= 5) throw new Error("could not draw a free share code");
+      code = newCode();
+    }
+    const png =
+      wechat && provider === "wechat"
+        ? await wechat.render(code, data.page)
+        : await renderQr(config.SHARECODE_CONTENT_TEMPLATE.replace("{code}", code));
+    const authorization = `Bearer ${user.token}`;
+    await storage.put(authorization, imageKeyOf(code), png, `sharecode-image-${code}`);
+    const image = await storage.signUrl(
+      authorization,
+      imageKeyOf(code),
+      Math.min(ttlSeconds, config.SHARECODE_IMAGE_URL_TTL_SECONDS),
+    );
+    const created = { code, imageUrl: image.url, expiresAt: await expiryOf(ctx.tx, code), createdBy: user.id, page: data.page };
+    await ctx.emit(SharecodeCreated, created, { subject: code });
+    return created;
+  });
+
+  service.command(SharecodeResolve, async (data, ctx) => {
+    const code = normaliseCode(data.code);
+    if (!isCode(code)) throw notFound(`no share code '${data.code}'`, "code_not_found");
+    const row = await scan(ctx.tx, code);
+    if (!row) {
+      const existing = await findCode(ctx.tx, code);
+      if (existing?.expired) throw gone(`share code '${code}' has expired`, "code_expired");
+      throw notFound(`no share code '${code}'`, "code_not_found");
+    }
+    await ctx.emit(SharecodeScanned, { code, scans: row.scans }, { subject: code });
+    return {
+      code,
+      page: row.page,
+      params: row.params,
+      scans: row.scans,
+      expiresAt: row.expiresAt,
+      imageStatus: row.imageGone ? ("gone" as const) : ("ok" as const),
+    };
+  });
+
+  service.command(SharecodeExpire, async (_data, ctx) => ({
+    purged: await purgeExpired(ctx.tx, config.SHARECODE_PURGE_GRACE_SECONDS),
+  }));
+
+  // A deleted image is not re-drawn (only its creator could store a new one): the code keeps resolving
+  // and reports `imageStatus: "gone"`; the app can create a new code if it needs a picture.
+  service.on(StorageObjectDeleted, async (data, ctx) => {
+    if (data.key.startsWith("sharecodes/")) await markImageGone(ctx.tx, data.key);
+  });
+
+  service.rest("post", "/v1/share-codes", SharecodeCreate, (req) => req.body, { status: 201 });
+  service.rest("get", "/v1/share-codes/:code", SharecodeResolve, (req) => ({ code: req.params.code }));
+  return service;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await runService(createShareCodeService(loadConfig(shareCodeConfigSchema)));
+}

@@ -1,0 +1,202 @@
+import type { NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeWechat, fakeWechat } from "../../../test/support/fakes/wechat.ts";
+import {
+  eventually,
+  type ForwardProxy,
+  forwardProxy,
+  isolatedEnv,
+  listenOnLoopback,
+  natsConnect,
+  streamEvents,
+  type TestIssuer,
+  testIssuer,
+} from "../../../test/support/index.ts";
+import { parseConfig, type Service } from "../../runtime/src/index.ts";
+import { createStorageService, storageConfigSchema } from "../../storage/src/main.ts";
+import { createShareCodeService, shareCodeConfigSchema } from "../src/main.ts";
+import { decodeQr } from "./qr.ts";
+
+let issuer: TestIssuer;
+let storage: Service;
+let storageUrl: string;
+let proxy: ForwardProxy;
+let wechat: FakeWechat;
+const services: Service[] = [];
+
+beforeAll(async () => {
+  issuer = await testIssuer();
+  storage = createStorageService(
+    parseConfig(
+      storageConfigSchema,
+      await isolatedEnv({ STORAGE_SIGNING_KEYS: `k:${"x".repeat(40)}`, STORAGE_DIR: `/tmp/sc-objects-${process.pid}` }),
+    ),
+  );
+  storage.authenticate = issuer.verifier;
+  storageUrl = await listenOnLoopback(storage);
+  proxy = await forwardProxy("127.0.0.2");
+  wechat = await fakeWechat({ allowFrom: ["127.0.0.2"] });
+});
+
+afterAll(async () => {
+  for (const s of services) await s.stop();
+  await storage?.stop();
+  await Promise.all([proxy?.stop(), wechat?.stop()]);
+});
+
+async function startShareCode(overrides: Record<string, string> = {}) {
+  const env = await isolatedEnv({
+    SNAPMESH_STORAGE_URL: storageUrl,
+    EGRESS_PROXY: proxy.url,
+    EGRESS_ALLOW_HOSTS: "127.0.0.1",
+    WECHAT_API_BASE: wechat.url,
+    WECHAT_APP_ID: wechat.appId,
+    WECHAT_APP_SECRET: wechat.appSecret,
+    SHARECODE_PURGE_GRACE_SECONDS: "0",
+    ...overrides,
+  });
+  const service = createShareCodeService(parseConfig(shareCodeConfigSchema, env));
+  service.authenticate = issuer.verifier;
+  services.push(service);
+  return { service, base: await listenOnLoopback(service), stream: env.EVENTS_STREAM! };
+}
+
+const headers = async (user = "creator") => ({ authorization: await issuer.bearer(user), "content-type": "application/json" });
+const create = async (base: string, body: unknown) =>
+  fetch(`${base}/v1/share-codes`, { method: "POST", headers: await headers(), body: JSON.stringify(body) });
+const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+
+describe("share-code", () => {
+  let service: Service;
+  let base: string;
+  let stream: string;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    ({ service, base, stream } = await startShareCode({ SHARECODE_CONTENT_TEMPLATE: "https://app.example/s/{code}" }));
+    nc = await natsConnect();
+  });
+  afterAll(async () => {
+    await nc?.close();
+  });
+
+  it("makes a short code whose PNG, kept in storage behind a temporary URL, decodes back to it", async () => {
+    const res = await create(base, { page: "pages/album/index", params: { albumId: "a1", owner: "creator", name: "Trip" } });
+    expect(res.status).toBe(201);
+    const made = (await res.json()) as { code: string; imageUrl: string; expiresAt: string };
+    expect(made.code).toMatch(/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{10}$/);
+    expect(made.imageUrl.startsWith(`${storageUrl}/v1/objects/sharecodes/${made.code}.png?`)).toBe(true);
+    const image = await fetch(made.imageUrl);
+    expect(image.headers.get("content-type")).toBe("image/png");
+    expect(decodeQr(Buffer.from(await image.arrayBuffer()))).toBe(`https://app.example/s/${made.code}`);
+    const resolved = (await (await fetch(`${base}/v1/share-codes/${made.code.toLowerCase()}`)).json()) as Record<string, unknown>;
+    expect(resolved).toMatchObject({
+      code: made.code,
+      page: "pages/album/index",
+      params: { albumId: "a1", owner: "creator", name: "Trip" },
+      scans: 1,
+      imageStatus: "ok",
+    });
+  });
+
+  it("counts scans exactly under 20 concurrent resolvers and emits a scanned fact each", async () => {
+    const made = (await (await create(base, { page: "pages/p", params: { n: 1 } })).json()) as { code: string };
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${base}/v1/share-codes/${made.code}`).then((r) => r.json())),
+    );
+    const counts = (results as Array<{ scans: number }>).map((r) => r.scans).sort((a, b) => a - b);
+    expect(counts).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const facts = await eventually(async () => {
+      const all = (await streamEvents(nc, stream)).filter(
+        (e) => e.type === "snapmesh.sharecode.scanned" && e.subject === made.code,
+      );
+      return all.length === 20 ? all : undefined;
+    }, "20 scanned facts");
+    expect(facts).toHaveLength(20);
+  });
+
+  it("answers 404 for unknown codes, 410 for expired ones, and the purge removes them", async () => {
+    expect(await code(await fetch(`${base}/v1/share-codes/ZZZZZZZZZZ`))).toBe("code_not_found");
+    expect((await fetch(`${base}/v1/share-codes/not-a-code!`)).status).toBe(404);
+    const made = (await (await create(base, { page: "pages/p", params: {}, ttlSeconds: 60 })).json()) as { code: string };
+    await service.db.query("UPDATE sharecode.codes SET expires_at = now() - interval '1 second' WHERE code = $1", [made.code]);
+    const expired = await fetch(`${base}/v1/share-codes/${made.code}`);
+    expect(expired.status).toBe(410);
+    expect(await code(expired)).toBe("code_expired");
+    const purge = await fetch(`${base}/`, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify({
+        specversion: "1.0",
+        id: "ping-1",
+        source: "/knative/pingsource",
+        type: "snapmesh.sharecode.expire",
+        data: {},
+      }),
+    });
+    expect(((await purge.json()) as { data: { purged: number } }).data.purged).toBeGreaterThanOrEqual(1);
+    expect((await fetch(`${base}/v1/share-codes/${made.code}`)).status).toBe(404);
+  });
+
+  it("refuses payloads that are too large or not a JSON object", async () => {
+    const big = await create(base, { page: "pages/p", params: { blob: "x".repeat(5000) } });
+    expect(big.status).toBe(413);
+    expect(await code(big)).toBe("params_too_large");
+    expect(await code(await create(base, { page: "pages/p", params: ["a"] }))).toBe("invalid_event_data");
+    expect(await code(await create(base, { page: "pages/p", params: "text" }))).toBe("invalid_event_data");
+    expect(await code(await create(base, { page: "../../etc", params: {} }))).toBe("invalid_event_data");
+    const notJson = await fetch(`${base}/v1/share-codes`, { method: "POST", headers: await headers(), body: "{nope" });
+    expect(await code(notJson)).toBe("malformed_json");
+    expect((await fetch(`${base}/v1/share-codes`, { method: "POST", body: "{}" })).status).toBe(400);
+  });
+
+  it("reports a code whose image was deleted as imageStatus gone", async () => {
+    const made = (await (await create(base, { page: "pages/p", params: {} })).json()) as { code: string };
+    const del = await fetch(`${storageUrl}/v1/objects/sharecodes/${made.code}.png`, {
+      method: "DELETE",
+      headers: await headers(),
+    });
+    expect(del.status).toBe(200);
+    // Storage's fact reaches share-code the way a Knative Trigger would deliver it.
+    const fact = (await eventually(async () => {
+      const all = await streamEvents(nc, storage.names.stream);
+      return all.find((e) => e.type === "snapmesh.storage.object.deleted" && e.subject === `sharecodes/${made.code}.png`);
+    }, "the deleted fact"))!;
+    expect(
+      (
+        await fetch(`${base}/`, {
+          method: "POST",
+          headers: { "content-type": "application/cloudevents+json" },
+          body: JSON.stringify(fact),
+        })
+      ).status,
+    ).toBe(202);
+    const resolved = (await (await fetch(`${base}/v1/share-codes/${made.code}`)).json()) as { imageStatus: string };
+    expect(resolved.imageStatus).toBe("gone");
+  });
+
+  it("renders through WeChat's unlimited-code API via the egress proxy", async () => {
+    const res = await create(base, { page: "pages/album/index", params: { albumId: "w" }, provider: "wechat" });
+    expect(res.status).toBe(201);
+    const made = (await res.json()) as { code: string; imageUrl: string };
+    expect(wechat.codes.at(-1)).toEqual({ scene: made.code, page: "pages/album/index" });
+    expect(decodeQr(Buffer.from(await (await fetch(made.imageUrl)).arrayBuffer()))).toBe(made.code);
+    expect(wechat.refused).toEqual([]);
+  });
+});
+
+describe("share-code without storage", () => {
+  it("fails cleanly with 503 and writes nothing when storage is unreachable", async () => {
+    const { service, base } = await startShareCode({
+      SNAPMESH_STORAGE_URL: "http://127.0.0.1:9",
+      SHARECODE_STORAGE_TIMEOUT_MS: "500",
+    });
+    const res = await create(base, { page: "pages/p", params: {} });
+    expect(res.status).toBe(503);
+    expect(await code(res)).toBe("storage_unavailable");
+    const rows = await service.db.query("SELECT 1 FROM sharecode.codes");
+    expect(rows.rowCount).toBe(0);
+    const outbox = await service.db.query("SELECT 1 FROM sharecode.outbox");
+    expect(outbox.rowCount).toBe(0);
+  });
+});
