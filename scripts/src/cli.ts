@@ -15,7 +15,8 @@ const USAGE = `snapmesh <command> [options]
   send <type> --data JSON     send a CloudEvent (official SDK) and print the reply event
       --service NAME | --to URL   where to (default: the service that owns the type)
       --structured            structured mode instead of binary
-      --token JWT             a session token (Authorization: Bearer)
+      --token JWT             a session token (Authorization: Bearer; also SNAPMESH_TOKEN)
+      --user NAME             without a token: sign in as NAME with the dev provider first (default cli)
   events                      list the event catalog
   tail [--all] [--dlq]        follow facts on the JetStream stream (and the dead-letter stream)
   dlq replay [--type T] [--dry-run]   re-publish dead-lettered events and remove them from the DLQ
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       service: { type: "string" },
       structured: { type: "boolean", default: false },
       token: { type: "string" },
+      user: { type: "string" },
       source: { type: "string", default: "/snapmesh/cli" },
       all: { type: "boolean", default: false },
       dlq: { type: "boolean", default: false },
@@ -60,13 +62,14 @@ export async function main(argv: string[]): Promise<number> {
       if (!type)
         throw new UserError('send needs an event type, e.g. snapmesh send snapmesh.social.like.set --data \'{"photoId":"p1"}\'');
       const to = values.to ?? serviceUrl(values.service ?? ownerOf(type));
+      const token = values.token ?? process.env.SNAPMESH_TOKEN ?? (await devToken(values.user ?? "cli"));
       const result = await send({
         type,
         data: values.data ?? "{}",
         to,
         structured: values.structured ?? false,
         source: values.source!,
-        ...(values.token ? { token: values.token } : {}),
+        ...(token ? { token } : {}),
       });
       out.result(result.reply ?? result);
       return result.status < 400 ? 0 : 1;
@@ -102,6 +105,21 @@ export async function main(argv: string[]): Promise<number> {
       return command || values.help ? 0 : 2;
     default:
       throw new UserError(`unknown command '${command}'\n\n${USAGE}`);
+  }
+}
+
+/** On the local mesh (SNAPMESH_DEV_AUTH=1) a dev session; elsewhere nothing, and the event goes without a token. */
+async function devToken(userId: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${serviceUrl("auth")}/v1/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ provider: "dev", userId }),
+      signal: AbortSignal.timeout(3_000),
+    });
+    return res.ok ? ((await res.json()) as { token: string }).token : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,103 +1,210 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { generateSigningJwk } from "../../services/auth/src/keyring.js";
 import type { Output } from "./output.js";
-import { findBinary, startNatsServer, stopChild, UserError } from "./processes.js";
+import { startNatsServer, stopChild, UserError } from "./processes.js";
+import { type ForwardProxy, forwardProxy } from "./proxy.js";
 import { type MeshService, meshServices } from "./services.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const MAX_RESTARTS = 5;
 
 export interface DevOptions {
   dataDir: string;
-  /** Start tinyproxy as the local egress gateway, bound to this second loopback address. */
-  egressAddress?: string;
+}
+
+interface Running {
+  service: MeshService;
+  child: ChildProcess;
+  restarts: number[];
 }
 
 /**
- * `snapmesh dev` / `npm start`: NATS with JetStream (or NATS_URL), the four services as separate
- * processes on embedded defaults (PGlite, filesystem storage), dev sign-in on. Ctrl-C stops everything.
+ * `snapmesh dev` / `npm start`: NATS with JetStream (or NATS_URL), a tinyproxy egress gateway, and the four
+ * services as separate processes on embedded defaults (PGlite, filesystem storage), dev sign-in on.
+ * A service that dies is restarted (at most 5 times a minute); Ctrl-C stops everything.
  */
 export async function dev(opts: DevOptions, out: Output): Promise<void> {
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const children: ChildProcess[] = [];
+  const helpers: Array<() => Promise<void>> = [];
+  const running = new Map<string, Running>();
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     out.info("stopping…");
-    await Promise.all(children.slice(1).map((c) => stopChild(c)));
-    if (children[0]) await stopChild(children[0]);
+    await Promise.all([...running.values()].map((r) => stopChild(r.child)));
+    for (const stop of helpers.reverse()) await stop().catch(() => {});
     process.exit(code);
   };
   process.on("SIGINT", () => void stopAll(0));
   process.on("SIGTERM", () => void stopAll(0));
 
-  let natsUrl = process.env.NATS_URL;
-  const nats = natsUrl ? undefined : await startNatsServer(await portFree(4222), resolve(dataDir, "nats"));
-  if (nats) {
-    children.push(nats);
-    natsUrl = `nats://127.0.0.1:${nats.spawnargs[nats.spawnargs.indexOf("-p") + 1]}`;
-    out.step(`nats-server with JetStream at ${natsUrl} (data in ${resolve(dataDir, "nats")})`);
-  } else {
-    out.step(`using NATS at ${natsUrl}`);
-  }
+  try {
+    let natsUrl = process.env.NATS_URL;
+    if (!natsUrl) {
+      const port = await portFree(4222);
+      const nats = await startNatsServer(port, join(dataDir, "nats"));
+      helpers.push(() => stopChild(nats));
+      natsUrl = `nats://127.0.0.1:${port}`;
+      out.step(`nats-server with JetStream at ${natsUrl} (data in ${join(dataDir, "nats")})`);
+    } else out.step(`using NATS at ${natsUrl}`);
 
-  const services = meshServices();
-  const urls = Object.fromEntries(services.map((s) => [s.name, `http://127.0.0.1:${s.port}`]));
-  for (const s of services) {
-    const child = spawn(process.execPath, ["--import", "tsx", s.main], {
-      cwd: ROOT,
-      env: serviceEnv(s, urls, natsUrl!, dataDir),
-      stdio: ["ignore", "pipe", "pipe"],
+    const proxy = await egressGateway(out);
+    if (proxy) helpers.push(() => proxy.stop());
+
+    await prepareAuthKeys(dataDir);
+    const services = meshServices();
+    const urls = Object.fromEntries(services.map((s) => [s.name, `http://127.0.0.1:${s.port}`]));
+    const shared = sharedEnv(dataDir, natsUrl, urls, proxy);
+    const launch = (s: MeshService, restarts: number[]) => {
+      const child = spawn(process.execPath, ["--import", "tsx", s.main], {
+        cwd: ROOT,
+        env: { ...shared, ...serviceEnv(s, dataDir) },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      out.pipeLogs(s.name, child);
+      running.set(s.name, { service: s, child, restarts });
+      child.once("exit", (code, signal) => {
+        if (stopping) return;
+        const now = Date.now();
+        const recent = [...restarts.filter((t) => now - t < 60_000), now];
+        if (recent.length > MAX_RESTARTS) {
+          out.error(`${s.name} keeps exiting (${signal ?? code}); stopping the mesh`);
+          void stopAll(1);
+          return;
+        }
+        out.error(`${s.name} exited (${signal ?? code}); restarting`);
+        setTimeout(() => {
+          if (!stopping) launch(s, recent);
+        }, 500);
+      });
+    };
+    for (const s of services) launch(s, []);
+    await Promise.all(services.map((s) => waitReady(s, urls[s.name]!, () => running.get(s.name)?.child)));
+    for (const s of services) out.step(`${s.name.padEnd(10)} ${urls[s.name]}`);
+    startExpiryTimer(urls["share-code"]!, Number(process.env.SNAPMESH_EXPIRE_INTERVAL_SECONDS ?? 300), out);
+    out.ready(`snapmesh is ready: ${services.length} services (Ctrl-C stops them)`, {
+      urls,
+      natsUrl,
+      egressProxy: proxy?.url ?? null,
+      pids: Object.fromEntries([...running].map(([name, r]) => [name, r.child.pid])),
     });
-    children.push(child);
-    out.pipeLogs(s.name, child);
-    child.once("exit", (code, signal) => {
-      if (!stopping) {
-        out.error(`${s.name} exited (${signal ?? code}); stopping the mesh`);
-        void stopAll(1);
-      }
-    });
+  } catch (err) {
+    out.error(err instanceof UserError ? err.message : String((err as Error).stack ?? err));
+    await stopAll(1);
   }
-  await Promise.all(services.map((s) => waitReady(s, urls[s.name]!)));
-  for (const s of services) out.step(`${s.name.padEnd(10)} ${urls[s.name]}`);
-  out.ready(`snapmesh is ready: ${services.length} services (Ctrl-C stops them)`, { urls, natsUrl });
 }
 
-function serviceEnv(s: MeshService, urls: Record<string, string>, natsUrl: string, dataDir: string): NodeJS.ProcessEnv {
+/** SNAPMESH_EGRESS=tinyproxy (default when installed) starts the local egress gateway; `none` sends calls directly. */
+async function egressGateway(out: Output): Promise<ForwardProxy | undefined> {
+  const mode = process.env.SNAPMESH_EGRESS ?? "tinyproxy";
+  if (mode === "none") {
+    out.info("egress: direct (SNAPMESH_EGRESS=none)");
+    return undefined;
+  }
+  try {
+    const proxy = await forwardProxy(process.env.SNAPMESH_EGRESS_ADDRESS ?? "127.0.0.2");
+    out.step(`egress gateway (tinyproxy) at ${proxy.url}, leaving from ${proxy.egressAddress}`);
+    return proxy;
+  } catch (err) {
+    if (process.env.SNAPMESH_EGRESS === "tinyproxy") throw err;
+    out.info(`egress: direct (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+function sharedEnv(
+  dataDir: string,
+  natsUrl: string,
+  urls: Record<string, string>,
+  proxy: ForwardProxy | undefined,
+): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    PORT: String(s.port),
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
-    DATABASE_URL:
-      process.env[`SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`] ??
-      `pglite://${resolve(dataDir, "db", s.name)}`,
     NATS_URL: natsUrl,
     SNAPMESH_DEV_AUTH: "1",
     SNAPMESH_JWKS_URL: `${urls.auth}/.well-known/jwks.json`,
     SNAPMESH_AUTH_URL: urls.auth,
     SNAPMESH_STORAGE_URL: urls.storage,
-    STORAGE_DIR: process.env.STORAGE_DIR ?? resolve(dataDir, "objects"),
     STORAGE_PUBLIC_URL: process.env.STORAGE_PUBLIC_URL ?? urls.storage,
+    STORAGE_DIR: process.env.STORAGE_DIR ?? join(dataDir, "objects"),
+    STORAGE_SIGNING_KEYS:
+      process.env.STORAGE_SIGNING_KEYS ??
+      devSecret(dataDir, "storage-signing-keys", () => `dev:${randomBytes(32).toString("base64url")}`),
+    AUTH_SIGNING_KEYS: process.env.AUTH_SIGNING_KEYS ?? readFileSync(join(dataDir, "auth-signing-keys.json"), "utf8"),
     OUTBOX_POLL_MS: process.env.OUTBOX_POLL_MS ?? "500",
+    ...(proxy ? { EGRESS_PROXY: proxy.url } : {}),
+    ...(process.env.SNAPMESH_LEGACY_URL
+      ? {
+          LEGACY_PERMISSION_URL: process.env.SNAPMESH_LEGACY_URL,
+          SOCIAL_PERMISSION_CHECK: process.env.SOCIAL_PERMISSION_CHECK ?? "1",
+        }
+      : {}),
   };
 }
 
-async function waitReady(s: MeshService, url: string, timeoutMs = 60_000): Promise<void> {
+function serviceEnv(s: MeshService, dataDir: string): NodeJS.ProcessEnv {
+  const key = `SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`;
+  return { PORT: String(s.port), DATABASE_URL: process.env[key] ?? `pglite://${join(dataDir, "db", s.name)}` };
+}
+
+/** Development secrets are made once and kept under the data folder, so restarts keep sessions and links valid. */
+function devSecret(dataDir: string, name: string, make: () => string): string {
+  const file = join(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, "utf8");
+  const value = make();
+  writeFileSync(file, value, { mode: 0o600 });
+  return value;
+}
+
+/** The auth signing key set, made once (key generation is asynchronous, so before the environment). */
+async function prepareAuthKeys(dataDir: string): Promise<void> {
+  const file = join(dataDir, "auth-signing-keys.json");
+  if (!existsSync(file) && !process.env.AUTH_SIGNING_KEYS) {
+    writeFileSync(file, JSON.stringify({ keys: [await generateSigningJwk()] }), { mode: 0o600 });
+  }
+}
+
+/** What a Knative PingSource does in a cluster: send `snapmesh.sharecode.expire` on a schedule. */
+function startExpiryTimer(shareCodeUrl: string, seconds: number, out: Output): void {
+  if (!(seconds > 0)) return;
+  const timer = setInterval(() => {
+    fetch(`${shareCodeUrl}/`, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify({
+        specversion: "1.0",
+        id: `expire-${Date.now()}`,
+        source: "/snapmesh/dev/ping",
+        type: "snapmesh.sharecode.expire",
+        data: {},
+      }),
+    }).catch((err) => out.info(`expiry ping failed: ${(err as Error).message}`));
+  }, seconds * 1000);
+  timer.unref();
+}
+
+async function waitReady(s: MeshService, url: string, child: () => ChildProcess | undefined, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.ok) return;
+      if ((await fetch(`${url}/readyz`)).ok) return;
     } catch {
       /* not listening yet */
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new UserError(`${s.name} did not become ready at ${url} within ${timeoutMs / 1000}s; see its log lines above`);
+  const c = child();
+  throw new UserError(
+    `${s.name} did not become ready at ${url} within ${timeoutMs / 1000}s${c?.exitCode != null ? " (it exited)" : ""}; see its log lines above`,
+  );
 }
 
 /** The preferred port when free, else any free one. */
@@ -114,5 +221,3 @@ function portFree(preferred: number): Promise<number> {
     srv.listen(preferred, "127.0.0.1", () => srv.close(() => resolvePort(preferred)));
   });
 }
-
-export { findBinary };

@@ -24,9 +24,8 @@ export async function tail(
   const js = nc.jetstream();
   const streams = opts.dlq ? [opts.names.stream, dlqStream(opts.names)] : [opts.names.stream];
   const loops = streams.map(async (stream) => {
-    const consumer = await js.consumers.get(stream, {
-      deliver_policy: opts.all ? DeliverPolicy.All : DeliverPolicy.New,
-    });
+    // An ordered consumer starts at the beginning by default; passing DeliverPolicy.All explicitly stalls it.
+    const consumer = await js.consumers.get(stream, opts.all ? {} : { deliver_policy: DeliverPolicy.New });
     const messages = await consumer.consume();
     signal.addEventListener("abort", () => messages.stop());
     for await (const m of messages) {

@@ -1,9 +1,9 @@
 import { inject } from "vitest";
 
+export { type ForwardProxy, forwardProxy, freePort } from "../../scripts/src/proxy.ts";
 export { uniqueName } from "./names.ts";
 export { nats, type RunningServer } from "./nats.ts";
 export { freshDatabase, postgres } from "./postgres.ts";
-export { type ForwardProxy, forwardProxy, freePort } from "./proxy.ts";
 
 /** The run's NATS URL (started by the global setup). */
 export function testNatsUrl(): string {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findBinary, goBinDirs, waitForPort } from "../../scripts/src/processes.ts";
+import { freePort } from "../../scripts/src/proxy.ts";
 import { dockerAvailable } from "./docker.ts";
-import { freePort } from "./proxy.ts";
 
 export interface RunningServer {
   url: string;

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { findBinary, waitForPort } from "../../scripts/src/processes.ts";
+import { freePort } from "../../scripts/src/proxy.ts";
 import { dockerAvailable } from "./docker.ts";
 import type { RunningServer } from "./nats.ts";
-import { freePort } from "./proxy.ts";
 
 /** A PostgreSQL server: DATABASE_URL; else a container (Docker engine); else local binaries on a free port. */
 export async function postgres(): Promise<RunningServer> {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { findBinary, goBinDirs, waitForPort } from "../../scripts/src/processes.ts";
+import { freePort } from "../../scripts/src/proxy.ts";
 import type { RunningServer } from "./nats.ts";
-import { freePort } from "./proxy.ts";
 
 export const S3_SERVER_INSTALL = "go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0";
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { AuthPermissionCheck, AuthSessionCreate, AuthUserSignedIn } from "@snapmesh/events";
 import {
   AppError,
-  EgressClient,
+  egressFromConfig,
   forbidden,
   loadConfig,
   RateLimiter,
@@ -45,14 +45,7 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
   const keys = await loadKeys(config, service);
   // auth verifies its own tokens against the current key ring (rotation included), like every other service does via the JWKS.
   service.authenticate = (token) => sessionVerifier({ jwks: keys.jwks(), issuer: config.SNAPMESH_JWT_ISSUER })(token);
-  const egress = new EgressClient({
-    proxy: config.EGRESS_PROXY ?? config.HTTPS_PROXY ?? config.HTTP_PROXY,
-    noProxy: splitList(config.NO_PROXY),
-    allowHosts: splitList(config.EGRESS_ALLOW_HOSTS),
-    timeoutMs: config.EGRESS_TIMEOUT_MS,
-    retries: config.EGRESS_RETRIES,
-    metrics: service.metrics,
-  });
+  const egress = egressFromConfig(config, service.metrics);
   service.beforeClose(() => egress.close());
   const oidc =
     config.OIDC_ISSUER && config.OIDC_AUDIENCE

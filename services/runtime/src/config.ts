@@ -39,6 +39,8 @@ export const baseConfigSchema = z.object({
   EGRESS_ALLOW_HOSTS: z.string().default(""),
   EGRESS_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
   EGRESS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  /** 1: refuse every outbound call when no proxy is configured, so nothing can leave around the gateway. */
+  EGRESS_REQUIRE_PROXY: z.enum(["0", "1"]).default("0"),
 });
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
 

@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, ProxyAgent, request } from "undici";
+import { type BaseConfig, splitList } from "./config.js";
 import { AppError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 
@@ -11,6 +12,8 @@ export interface EgressOptions {
   allowHosts: string[];
   timeoutMs: number;
   retries: number;
+  /** Refuse every call when no proxy is configured (nothing may leave around the egress gateway). */
+  requireProxy?: boolean;
   breakerThreshold?: number;
   breakerCooldownMs?: number;
   metrics?: Metrics;
@@ -52,6 +55,14 @@ export class EgressClient {
       throw new AppError(502, "egress_host_not_allowed", `outbound calls to '${target.host}' are not allowed`, {
         host: target.host,
       });
+    }
+    if (this.opts.requireProxy && !this.proxied) {
+      this.count(host, "refused");
+      throw new AppError(
+        503,
+        "egress_proxy_required",
+        "outbound calls must go through the egress proxy, and none is configured (EGRESS_PROXY)",
+      );
     }
     const breaker = this.breaker(target.host);
     if (!breaker.allows()) {
@@ -116,6 +127,20 @@ export class EgressClient {
   private count(host: string, outcome: string): void {
     this.opts.metrics?.egressRequests.inc({ host, outcome });
   }
+}
+
+/** The egress client a service's environment describes. */
+export function egressFromConfig(config: BaseConfig, metrics?: Metrics): EgressClient {
+  const proxy = config.EGRESS_PROXY ?? config.HTTPS_PROXY ?? config.HTTP_PROXY;
+  return new EgressClient({
+    ...(proxy ? { proxy } : {}),
+    noProxy: splitList(config.NO_PROXY),
+    allowHosts: splitList(config.EGRESS_ALLOW_HOSTS),
+    timeoutMs: config.EGRESS_TIMEOUT_MS,
+    retries: config.EGRESS_RETRIES,
+    requireProxy: config.EGRESS_REQUIRE_PROXY === "1",
+    ...(metrics ? { metrics } : {}),
+  });
 }
 
 /** Opens after `threshold` failures in a row; after `cooldownMs` lets one trial call through (half-open). */

@@ -1,17 +1,19 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ForwardProxy, forwardProxy } from "../../../test/support/proxy.ts";
+import { type ForwardProxy, forwardProxy } from "../../../scripts/src/proxy.ts";
 import { CircuitBreaker, EgressClient, hostMatches } from "../src/egress.ts";
 
 let upstream: Server;
 let upstreamUrl: string;
 let proxy: ForwardProxy;
 let flaky = 0;
+let requests = 0;
 
 beforeAll(async () => {
   // Stands in for an outside API: it reports which address the call came from.
   upstream = createServer((req, res) => {
+    requests++;
     if (req.url === "/flaky" && flaky > 0) {
       flaky--;
       res.writeHead(503).end();
@@ -56,6 +58,16 @@ describe("egress client", () => {
     await expect(client({ allowHosts: [] }).request(`${upstreamUrl}/who`)).rejects.toMatchObject({
       code: "egress_host_not_allowed",
     });
+  });
+
+  it("with requireProxy and no proxy, refuses to send anything", async () => {
+    const before = requests;
+    await expect(client({ requireProxy: true }).request(`${upstreamUrl}/who`)).rejects.toMatchObject({
+      code: "egress_proxy_required",
+    });
+    expect(requests).toBe(before);
+    const viaProxy = await client({ requireProxy: true, proxy: proxy.url }).request(`${upstreamUrl}/who`);
+    expect(viaProxy.json<{ from: string }>().from).toBe("127.0.0.2");
   });
 
   it("retries idempotent calls on 503 and succeeds", async () => {

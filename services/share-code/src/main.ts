@@ -8,7 +8,7 @@ import {
   StorageObjectDeleted,
 } from "@snapmesh/events";
 import {
-  EgressClient,
+  egressFromConfig,
   forbidden,
   gone,
   loadConfig,
@@ -16,7 +16,6 @@ import {
   runService,
   Service,
   sessionVerifier,
-  splitList,
   tooLarge,
 } from "@snapmesh/runtime";
 import { isCode, newCode, normaliseCode } from "./codes.js";
@@ -36,14 +35,7 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
     service.authenticate = sessionVerifier({ jwks: new URL(config.SNAPMESH_JWKS_URL), issuer: config.SNAPMESH_JWT_ISSUER });
   }
   const storage = new StorageClient(config.SNAPMESH_STORAGE_URL, config.SHARECODE_STORAGE_TIMEOUT_MS);
-  const egress = new EgressClient({
-    proxy: config.EGRESS_PROXY ?? config.HTTPS_PROXY ?? config.HTTP_PROXY,
-    noProxy: splitList(config.NO_PROXY),
-    allowHosts: splitList(config.EGRESS_ALLOW_HOSTS),
-    timeoutMs: config.EGRESS_TIMEOUT_MS,
-    retries: config.EGRESS_RETRIES,
-    metrics: service.metrics,
-  });
+  const egress = egressFromConfig(config, service.metrics);
   service.beforeClose(() => egress.close());
   const wechat =
     config.WECHAT_APP_ID && config.WECHAT_APP_SECRET

@@ -1,8 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { UserError, waitForPort } from "./processes.js";
 
 export interface ForwardProxy {
   /** `http://127.0.0.1:<port>`: give it to EGRESS_PROXY. */
@@ -42,7 +43,11 @@ export async function forwardProxy(egressAddress = "127.0.0.2"): Promise<Forward
   child.stderr?.on("data", (d) => {
     stderr += d;
   });
-  await waitForPort(port, child, () => stderr);
+  try {
+    await waitForPort(port, "127.0.0.1", 10_000, child);
+  } catch (err) {
+    throw new Error(`tinyproxy did not start: ${(err as Error).message} ${stderr}`);
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     egressAddress,
@@ -65,7 +70,9 @@ function findTinyproxy(): string {
       /* try the next */
     }
   }
-  throw new Error("tinyproxy is not installed: run `apt-get install -y tinyproxy` (the local egress gateway)");
+  throw new UserError(
+    "tinyproxy is not installed: run `apt-get install -y tinyproxy` (the local egress gateway), or set SNAPMESH_EGRESS=none",
+  );
 }
 
 export function freePort(host = "127.0.0.1"): Promise<number> {
@@ -78,22 +85,4 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`tinyproxy exited: ${stderr()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const sock = connect(port, "127.0.0.1");
-      sock.once("connect", () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`tinyproxy did not listen on ${port}: ${stderr()}`);
 }
