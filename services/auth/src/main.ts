@@ -10,7 +10,6 @@ import {
   runService,
   Service,
   sessionVerifier,
-  splitList,
   unauthorized,
 } from "@snapmesh/runtime";
 import { type AuthConfig, authConfigSchema } from "./config.js";
