@@ -2,6 +2,8 @@
 import { nats } from "../support/nats.ts";
 import { postgres } from "../support/postgres.ts";
 import { runtimeBench } from "./runtime.bench.ts";
+import { socialBench } from "./social.bench.ts";
+import { storageBench } from "./storage.bench.ts";
 
 const only = process.argv[2];
 const natsServer = await nats();
@@ -10,6 +12,8 @@ try {
   console.log(`# snapmesh benchmarks (${new Date().toISOString()}, node ${process.version})`);
   const suites: Record<string, () => Promise<void>> = {
     runtime: () => runtimeBench(natsServer.url, pg.url),
+    storage: () => storageBench(natsServer.url, pg.url),
+    social: () => socialBench(natsServer.url, pg.url),
   };
   for (const [name, run] of Object.entries(suites)) {
     if (!only || only === name) await run();

@@ -33,6 +33,14 @@ export async function liveObject(db: Queryable, key: string): Promise<ObjectRow 
   return row && !row.deletedAt ? row : undefined;
 }
 
+/** Which of `keys` name live objects: one query for a whole batch. */
+export async function liveKeys(db: Queryable, keys: string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ key: string }>("SELECT key FROM storage.objects WHERE key = ANY($1) AND deleted_at IS NULL", [
+    keys,
+  ]);
+  return new Set(rows.map((r) => r.key));
+}
+
 /** Bytes a user keeps in live objects, the one under `exceptKey` left out (it is being replaced). */
 export async function usedBytes(db: Queryable, owner: string, exceptKey: string): Promise<number> {
   const { rows } = await db.query<{ used: number }>(

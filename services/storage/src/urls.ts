@@ -1,6 +1,6 @@
 import type { Queryable } from "@snapmesh/runtime";
 import { type SigningKey, sign } from "./signing.js";
-import { liveObject } from "./store.js";
+import { liveKeys } from "./store.js";
 
 export interface UrlItem {
   key: string;
@@ -19,18 +19,15 @@ export async function signUrls(
 ): Promise<UrlItem[]> {
   const expires = Math.floor(Date.now() / 1000) + Math.min(ttl.ttlSeconds, ttl.maxTtlSeconds);
   const base = publicBase.replace(/\/$/, "");
-  return Promise.all(
-    keys.map(async (objectKey) => {
-      if (!(await liveObject(db, objectKey))) {
-        return { key: objectKey, error: { code: "object_not_found", message: `no object '${objectKey}'` } };
-      }
-      const path = objectKey.split("/").map(encodeURIComponent).join("/");
-      const sig = sign(key, "GET", objectKey, expires);
-      return {
-        key: objectKey,
-        url: `${base}/v1/objects/${path}?expires=${expires}&kid=${encodeURIComponent(key.id)}&sig=${sig}`,
-        expiresAt: new Date(expires * 1000).toISOString(),
-      };
-    }),
-  );
+  const live = await liveKeys(db, keys);
+  return keys.map((objectKey) => {
+    if (!live.has(objectKey)) return { key: objectKey, error: { code: "object_not_found", message: `no object '${objectKey}'` } };
+    const path = objectKey.split("/").map(encodeURIComponent).join("/");
+    const sig = sign(key, "GET", objectKey, expires);
+    return {
+      key: objectKey,
+      url: `${base}/v1/objects/${path}?expires=${expires}&kid=${encodeURIComponent(key.id)}&sig=${sig}`,
+      expiresAt: new Date(expires * 1000).toISOString(),
+    };
+  });
 }

@@ -1,0 +1,123 @@
+// Social benchmarks, each beside raw SQL doing the same work in the same run: like throughput, and the
+// latency of one comment page on a photo with 100,000 comments.
+import type { AddressInfo } from "node:net";
+import pg from "pg";
+import { Agent, request } from "undici";
+import { parseConfig } from "../../services/runtime/src/index.ts";
+import { createSocialService, socialConfigSchema } from "../../services/social/src/main.ts";
+import { uniqueName } from "../support/names.ts";
+import { freshDatabase } from "../support/postgres.ts";
+import { testIssuer } from "../support/tokens.ts";
+import { fmt, row, summary, throughput } from "./stats.ts";
+
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const COMMENTS = Number(process.env.BENCH_COMMENTS ?? 100_000);
+
+export async function socialBench(natsUrl: string, databaseUrl: string): Promise<void> {
+  const dbUrl = await freshDatabase(databaseUrl, "bench");
+  const issuer = await testIssuer();
+  const service = createSocialService(
+    parseConfig(socialConfigSchema, {
+      PORT: "0",
+      LOG_LEVEL: "silent",
+      DATABASE_URL: dbUrl,
+      NATS_URL: natsUrl,
+      EVENTS_STREAM: uniqueName("BENCHSO"),
+      EVENTS_SUBJECT_PREFIX: uniqueName("benchso").toLowerCase(),
+      SOCIAL_LIKE_LIMIT_PER_MINUTE: "100000000",
+    }),
+  );
+  service.authenticate = issuer.verifier;
+  const server = await service.start({ host: "127.0.0.1" });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dispatcher = new Agent({ connections: 16 });
+  const pool = new pg.Pool({ connectionString: dbUrl, max: 16 });
+  const tokens = await Promise.all(Array.from({ length: 200 }, (_, i) => issuer.bearer(`user${i}`)));
+
+  console.log("\n## social: like throughput (200 users on 20 photos, concurrency 16)");
+  let n = 0;
+  const likeViaService = async () => {
+    const i = n++;
+    const res = await request(`${base}/v1/photos/p${i % 20}/like`, {
+      method: i % 3 === 2 ? "DELETE" : "PUT",
+      dispatcher,
+      headers: { authorization: tokens[i % 200]! },
+    });
+    await res.body.dump();
+  };
+  let m = 0;
+  const likeViaSql = async () => {
+    const i = m++;
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const photo = `raw${i % 20}`;
+      const { rowCount } = await client.query(
+        "INSERT INTO social.likes (photo_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [photo, `user${i % 200}`],
+      );
+      if (rowCount) {
+        await client.query(
+          "INSERT INTO social.counters (photo_id, likes) VALUES ($1, 1) ON CONFLICT (photo_id) DO UPDATE SET likes = social.counters.likes + 1",
+          [photo],
+        );
+      }
+      await client.query("COMMIT");
+    } finally {
+      client.release();
+    }
+  };
+  const raw = await throughput(likeViaSql, 16, DURATION_MS);
+  const svc = await throughput(likeViaService, 16, DURATION_MS);
+  row("raw SQL: insert like + bump counter in one tx", `${fmt(raw)} likes/s`);
+  row("PUT /v1/photos/{id}/like (token, inbox-free REST, outbox)", `${fmt(svc)} likes/s`, `${fmt(raw)} likes/s`, svc / raw);
+
+  console.log(`\n## social: comment page latency on a photo with ${fmt(COMMENTS, 0)} comments (limit 20, sequential)`);
+  await pool.query(
+    `INSERT INTO social.comments (id, photo_id, author_id, text, created_at)
+     SELECT 'c' || g, 'big', 'user' || (g % 200), 'comment number ' || g, now() - make_interval(secs => $1 - g)
+     FROM generate_series(1, $1::int) AS g`,
+    [COMMENTS],
+  );
+  await pool.query("INSERT INTO social.counters (photo_id, comments) VALUES ('big', $1)", [COMMENTS]);
+  await pool.query("ANALYZE social.comments");
+  const cursors: string[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < 50; i++) {
+    const res: Awaited<ReturnType<typeof request>> = await request(
+      `${base}/v1/photos/big/comments?limit=20${cursor ? `&cursor=${cursor}` : ""}`,
+      {
+        dispatcher,
+      },
+    );
+    cursor = ((await res.body.json()) as { nextCursor: string | null }).nextCursor;
+    if (cursor) cursors.push(cursor);
+  }
+  const deep = Buffer.from("60000").toString("base64url");
+  const pages = [...cursors, deep];
+  const viaService: number[] = [];
+  const viaSql: number[] = [];
+  for (let round = 0; round < 10; round++) {
+    for (const c of pages) {
+      let t0 = performance.now();
+      const res = await request(`${base}/v1/photos/big/comments?limit=20&cursor=${c}`, { dispatcher });
+      await res.body.json();
+      viaService.push(performance.now() - t0);
+      t0 = performance.now();
+      await pool.query(
+        "SELECT id, author_id, text, created_at FROM social.comments WHERE photo_id = 'big' AND seq < $1 ORDER BY seq DESC LIMIT 21",
+        [Buffer.from(c, "base64url").toString()],
+      );
+      viaSql.push(performance.now() - t0);
+    }
+  }
+  const s = summary(viaService);
+  const r = summary(viaSql);
+  row("raw SQL keyset page p50", `${fmt(r.p50, 3)} ms`);
+  row("raw SQL keyset page p99", `${fmt(r.p99, 3)} ms`);
+  row("GET …/comments page p50", `${fmt(s.p50, 3)} ms`, `${fmt(r.p50, 3)} ms`, s.p50 / r.p50);
+  row("GET …/comments page p99", `${fmt(s.p99, 3)} ms`, `${fmt(r.p99, 3)} ms`, s.p99 / r.p99);
+  await pool.end();
+  await dispatcher.close();
+  await service.stop();
+}
