@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { base64url, decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -238,6 +241,22 @@ describe("auth configuration", () => {
     ).token;
     expect(JSON.parse(Buffer.from(fresh.split(".")[0]!, "base64url").toString()).kid).toBe(keyB.kid);
     expect((await verify(fresh)).id).toBe("erin");
+  });
+
+  it("re-reads a mounted key file, so keys rotate without a restart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "auth-keys-"));
+    const file = join(dir, "keys.json");
+    writeFileSync(file, JSON.stringify({ keys: [keyA] }));
+    const { base } = await startAuth({ AUTH_SIGNING_KEYS: "", AUTH_SIGNING_KEYS_FILE: file, AUTH_KEYS_RELOAD_SECONDS: "1" });
+    const kids = async () =>
+      ((await (await fetch(`${base}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys.map((k) => k.kid);
+    expect(await kids()).toEqual([keyA.kid]);
+    writeFileSync(file, JSON.stringify({ keys: [keyB, keyA] }));
+    await eventually(async () => (await kids()).length === 2, "the rotated key set");
+    expect(await kids()).toEqual([keyB.kid, keyA.kid]);
+    writeFileSync(file, "{ not json");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await kids()).toEqual([keyB.kid, keyA.kid]);
   });
 
   it("rate-limits sign-ins per subject with 429 and Retry-After", async () => {

@@ -1,0 +1,74 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { eventually, isolatedEnv, listenOnLoopback, natsConnect, streamEvents, testIssuer } from "../../../test/support/index.ts";
+import { parseConfig } from "../../runtime/src/index.ts";
+import { createStorageService, storageConfigSchema } from "../src/main.ts";
+import { png } from "./images.ts";
+
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+const SIGNING = `k:${"z".repeat(40)}`;
+
+describe("storage lifecycle", () => {
+  it("`main.ts migrate` applies the migrations and exits 0 (the Kubernetes Job entry point)", async () => {
+    const env = await isolatedEnv({ STORAGE_SIGNING_KEYS: SIGNING });
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "migrate"], {
+      env: { ...process.env, ...env },
+      stdio: "ignore",
+    });
+    const [code] = await once(child, "exit");
+    expect(code).toBe(0);
+    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query("SELECT name FROM storage.schema_migrations ORDER BY name");
+      expect(rows.map((r) => r.name)).toEqual(["000_runtime_inbox_outbox", "001_objects"]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("loses no object.created fact when the process stops between the metadata commit and the publish", async () => {
+    const issuer = await testIssuer();
+    const env = await isolatedEnv({
+      STORAGE_SIGNING_KEYS: SIGNING,
+      STORAGE_DIR: `/tmp/lifecycle-${process.pid}`,
+      EVENT_CONSUMERS: "off",
+    });
+    const nc = await natsConnect();
+    try {
+      // The relay is held: the upload commits its metadata and outbox row, and nothing is published.
+      const first = createStorageService(parseConfig(storageConfigSchema, { ...env, OUTBOX_PAUSED: "1" }));
+      first.authenticate = issuer.verifier;
+      const base = await listenOnLoopback(first);
+      const put = await fetch(`${base}/v1/objects/crash/p.png`, {
+        method: "PUT",
+        headers: { authorization: await issuer.bearer("ann"), "content-type": "image/png" },
+        body: png(1000),
+      });
+      expect(put.status).toBe(201);
+      await first.stop();
+      expect(
+        (await streamEvents(nc, env.EVENTS_STREAM!)).filter((e) => e.type === "snapmesh.storage.object.created"),
+      ).toHaveLength(0);
+
+      const second = createStorageService(parseConfig(storageConfigSchema, env));
+      await listenOnLoopback(second);
+      try {
+        const facts = await eventually(async () => {
+          const all = (await streamEvents(nc, env.EVENTS_STREAM!)).filter((e) => e.type === "snapmesh.storage.object.created");
+          return all.length > 0 ? all : undefined;
+        }, "the fact after restart");
+        await second.flushOutbox();
+        expect(facts).toHaveLength(1);
+        expect(facts[0]!.data).toMatchObject({ key: "crash/p.png", owner: "ann", size: 1000 });
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await nc.close();
+    }
+  });
+});
