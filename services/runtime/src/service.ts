@@ -15,6 +15,7 @@ import { connectNats, ensureStreams, type StreamNames } from "./nats.js";
 import { OutboxRelay } from "./outbox.js";
 import { type Authenticate, type Handler, Registry, type ReplyData } from "./registry.js";
 import { type EventSink, HttpSink, NatsSink, NoSink } from "./sinks.js";
+import { sessionVerifier } from "./tokens.js";
 
 export interface ServiceOptions {
   name: ServiceName | string;
@@ -69,6 +70,13 @@ export class Service {
       ready: () => this.isReady(),
       draining: () => this.draining,
     });
+    // Session tokens are verified locally against auth's published keys (auth itself sets its own verifier).
+    if (config.SNAPMESH_JWKS_URL) {
+      this.registry.authenticate = sessionVerifier({
+        jwks: new URL(config.SNAPMESH_JWKS_URL),
+        issuer: config.SNAPMESH_JWT_ISSUER,
+      });
+    }
   }
 
   get db(): Database {

@@ -7,17 +7,7 @@ import {
   SharecodeScanned,
   StorageObjectDeleted,
 } from "@snapmesh/events";
-import {
-  egressFromConfig,
-  forbidden,
-  gone,
-  loadConfig,
-  notFound,
-  runService,
-  Service,
-  sessionVerifier,
-  tooLarge,
-} from "@snapmesh/runtime";
+import { egressFromConfig, forbidden, gone, loadConfig, notFound, runService, Service, tooLarge } from "@snapmesh/runtime";
 import { isCode, newCode, normaliseCode } from "./codes.js";
 import { type ShareCodeConfig, shareCodeConfigSchema } from "./config.js";
 import { renderQr, WechatCodeRenderer } from "./render.js";
@@ -31,9 +21,6 @@ const imageKeyOf = (code: string) => `sharecodes/${code}.png`;
 
 export function createShareCodeService(config: ShareCodeConfig): Service {
   const service = new Service({ name: "share-code", schema: "sharecode", migrations: MIGRATIONS, config });
-  if (config.SNAPMESH_JWKS_URL) {
-    service.authenticate = sessionVerifier({ jwks: new URL(config.SNAPMESH_JWKS_URL), issuer: config.SNAPMESH_JWT_ISSUER });
-  }
   const storage = new StorageClient(config.SNAPMESH_STORAGE_URL, config.SHARECODE_STORAGE_TIMEOUT_MS);
   const egress = egressFromConfig(config, service.metrics);
   service.beforeClose(() => egress.close());

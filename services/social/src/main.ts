@@ -12,22 +12,14 @@ import {
   StorageObjectCreated,
   StorageObjectDeleted,
 } from "@snapmesh/events";
-import {
-  badRequest,
-  forbidden,
-  loadConfig,
-  notFound,
-  RateLimiter,
-  runService,
-  Service,
-  sessionVerifier,
-} from "@snapmesh/runtime";
+import { badRequest, forbidden, type Handler, loadConfig, notFound, RateLimiter, runService, Service } from "@snapmesh/runtime";
 import type { Request } from "express";
 import { z } from "zod";
 import { type SocialConfig, socialConfigSchema } from "./config.js";
 import { requirePermission } from "./permission.js";
 import {
   addLike,
+  type CommentRow,
   findComment,
   forgetPhoto,
   insertComment,
@@ -59,33 +51,23 @@ const decodeCursor = (cursor: string) => {
 
 export function createSocialService(config: SocialConfig): Service {
   const service = new Service({ name: "social", schema: "social", migrations: MIGRATIONS, config });
-  if (config.SNAPMESH_JWKS_URL) {
-    service.authenticate = sessionVerifier({ jwks: new URL(config.SNAPMESH_JWKS_URL), issuer: config.SNAPMESH_JWT_ISSUER });
-  }
   const likeLimit = new RateLimiter(config.SOCIAL_LIKE_LIMIT_PER_MINUTE, 60_000);
   const commentLimit = new RateLimiter(config.SOCIAL_COMMENT_LIMIT_PER_MINUTE, 60_000);
 
-  service.command(SocialLikeSet, async ({ photoId }, ctx) => {
-    const user = ctx.requireUser();
-    likeLimit.hit(user.id);
-    if (await addLike(ctx.tx, photoId, user.id)) {
-      const { likes } = await socialSummary(ctx.tx, photoId, user.id);
-      await ctx.emit(SocialLikeAdded, { photoId, userId: user.id, likes }, { subject: photoId });
-    }
-    const s = await socialSummary(ctx.tx, photoId, user.id);
-    return { photoId, likes: s.likes, likedByMe: s.likedByMe };
-  });
-
-  service.command(SocialLikeUnset, async ({ photoId }, ctx) => {
-    const user = ctx.requireUser();
-    likeLimit.hit(user.id);
-    if (await removeLike(ctx.tx, photoId, user.id)) {
-      const { likes } = await socialSummary(ctx.tx, photoId, user.id);
-      await ctx.emit(SocialLikeRemoved, { photoId, userId: user.id, likes }, { subject: photoId });
-    }
-    const s = await socialSummary(ctx.tx, photoId, user.id);
-    return { photoId, likes: s.likes, likedByMe: s.likedByMe };
-  });
+  // like.set and like.unset: the row change, the exact counter and the fact only when the state changed.
+  const likeCommand =
+    (on: boolean): Handler<{ photoId: string }, { photoId: string; likes: number; likedByMe: boolean }> =>
+    async ({ photoId }, ctx) => {
+      const user = ctx.requireUser();
+      likeLimit.hit(user.id);
+      const changed = on ? await addLike(ctx.tx, photoId, user.id) : await removeLike(ctx.tx, photoId, user.id);
+      const { likes, likedByMe } = await socialSummary(ctx.tx, photoId, user.id);
+      if (changed)
+        await ctx.emit(on ? SocialLikeAdded : SocialLikeRemoved, { photoId, userId: user.id, likes }, { subject: photoId });
+      return { photoId, likes, likedByMe };
+    };
+  service.command(SocialLikeSet, likeCommand(true));
+  service.command(SocialLikeUnset, likeCommand(false));
 
   service.command(SocialCommentCreate, async (data, ctx) => {
     const user = ctx.requireUser();
@@ -173,24 +155,9 @@ export function createSocialService(config: SocialConfig): Service {
   return service;
 }
 
-function toComment(row: {
-  id: string;
-  photoId: string;
-  authorId: string;
-  parentId: string | null;
-  text: string;
-  createdAt: string;
-  deleted: boolean;
-}) {
-  return {
-    id: row.id,
-    photoId: row.photoId,
-    authorId: row.authorId,
-    parentId: row.parentId,
-    text: row.text,
-    createdAt: row.createdAt,
-    deleted: row.deleted,
-  };
+/** The public shape of a comment: the row without its internal keyset position. */
+function toComment({ seq: _seq, ...comment }: CommentRow) {
+  return comment;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
-import { loadConfig, runService, Service, sessionVerifier, tooLarge, unauthorized } from "@snapmesh/runtime";
+import { loadConfig, runService, Service, tooLarge, unauthorized } from "@snapmesh/runtime";
 import type { Request } from "express";
 import { createBackend } from "./backends/index.js";
 import { type StorageConfig, storageConfigSchema } from "./config.js";
@@ -17,9 +17,6 @@ const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export function createStorageService(config: StorageConfig): Service {
   const service = new Service({ name: "storage", schema: "storage", migrations: MIGRATIONS, config });
-  if (config.SNAPMESH_JWKS_URL) {
-    service.authenticate = sessionVerifier({ jwks: new URL(config.SNAPMESH_JWKS_URL), issuer: config.SNAPMESH_JWT_ISSUER });
-  }
   const backend = createBackend(config, () => service.nats);
   service.beforeClose(() => backend.close());
   const keys = parseSigningKeys(config.STORAGE_SIGNING_KEYS);
