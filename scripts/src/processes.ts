@@ -42,7 +42,7 @@ export function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 15_000
 
 /** Starts `nats-server` with JetStream, its store in `storeDir`, on `port`. */
 export async function startNatsServer(port: number, storeDir: string): Promise<ChildProcess> {
-  const binary = findBinary("nats-server", goBinDirs());
+  const binary = findBinary("nats-server", goBinDirs()) ?? installNatsServer();
   if (!binary) {
     throw new UserError(
       "nats-server was not found. Install it with `go install github.com/nats-io/nats-server/v2@v2.10.22` " +
@@ -54,6 +54,20 @@ export async function startNatsServer(port: number, storeDir: string): Promise<C
   });
   await waitForPort(port, "127.0.0.1", 10_000, child);
   return child;
+}
+
+export const NATS_SERVER_MODULE = "github.com/nats-io/nats-server/v2@v2.10.22";
+
+/** On a machine with Go and no nats-server, builds one (once, into $(go env GOPATH)/bin). */
+function installNatsServer(): string | undefined {
+  if (!findBinary("go")) return undefined;
+  process.stdout.write(`nats-server not found: building it with \`go install ${NATS_SERVER_MODULE}\` (once, about a minute)…\n`);
+  try {
+    execFileSync("go", ["install", NATS_SERVER_MODULE], { stdio: ["ignore", "inherit", "inherit"] });
+  } catch {
+    return undefined;
+  }
+  return findBinary("nats-server", goBinDirs());
 }
 
 /** An error meant for a person: printed as one message, without a stack trace. */
