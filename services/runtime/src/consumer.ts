@@ -25,7 +25,7 @@ export interface ConsumerOptions {
 
 export type ApplyEvent = (event: SnapEvent) => Promise<unknown>;
 
-/** One durable JetStream consumer per subscribed type; failures are retried with backoff, then dead-lettered. */
+/** The service's durable JetStream consumer of its subscribed facts; failures are retried with backoff, then dead-lettered. */
 export class JetStreamConsumers {
   private readonly running: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
@@ -39,37 +39,39 @@ export class JetStreamConsumers {
     private readonly metrics: Metrics,
   ) {}
 
-  static durableName(service: string, type: string): string {
-    return `${service}__${type}`.replace(/[^A-Za-z0-9_-]/g, "_");
+  static durableName(service: string): string {
+    return service.replace(/[^A-Za-z0-9_-]/g, "_");
   }
 
+  /**
+   * One durable consumer per service whose filter subjects are its subscribed types (NATS 2.10+), so the
+   * service sees its facts in stream order (an object's `created` before its `deleted`).
+   */
   async start(types: string[]): Promise<void> {
+    if (types.length === 0) return;
     const jsm = await this.nc.jetstreamManager();
-    const js = this.nc.jetstream();
-    for (const type of types) {
-      const durable = JetStreamConsumers.durableName(this.opts.service, type);
-      const config = {
+    const { stream } = this.opts.names;
+    const durable = JetStreamConsumers.durableName(this.opts.service);
+    const settings = {
+      filter_subjects: types.map((t) => subjectFor(this.opts.names, t)).sort(),
+      ack_wait: nanos(this.opts.ackWaitMs ?? 30_000),
+      max_deliver: this.opts.maxAttempts + 1,
+    };
+    try {
+      await jsm.consumers.info(stream, durable);
+      await jsm.consumers.update(stream, durable, settings);
+    } catch {
+      await jsm.consumers.add(stream, {
         durable_name: durable,
-        filter_subject: subjectFor(this.opts.names, type),
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: nanos(this.opts.ackWaitMs ?? 30_000),
-        max_deliver: this.opts.maxAttempts + 1,
-      };
-      try {
-        await jsm.consumers.info(this.opts.names.stream, durable);
-        await jsm.consumers.update(this.opts.names.stream, durable, {
-          ack_wait: config.ack_wait,
-          max_deliver: config.max_deliver,
-        });
-      } catch {
-        await jsm.consumers.add(this.opts.names.stream, config);
-      }
-      const consumer = await js.consumers.get(this.opts.names.stream, durable);
-      const messages = await consumer.consume({ max_messages: 16 });
-      this.running.push(messages);
-      this.loops.push(this.loop(messages, durable));
+        ...settings,
+      });
     }
+    const consumer = await this.nc.jetstream().consumers.get(stream, durable);
+    const messages = await consumer.consume({ max_messages: 16 });
+    this.running.push(messages);
+    this.loops.push(this.loop(messages, durable));
   }
 
   private async loop(messages: ConsumerMessages, durable: string): Promise<void> {
