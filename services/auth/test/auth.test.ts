@@ -268,6 +268,17 @@ describe("auth configuration", () => {
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
+  it("rate-limits sign-ins per client address, taken from X-Forwarded-For behind trusted proxies", async () => {
+    const { base } = await startAuth({ SIGNIN_LIMIT_PER_IP: "2", TRUST_PROXY_HOPS: "1" });
+    const from = (ip: string, user: string) =>
+      post(`${base}/v1/sessions`, { provider: "dev", userId: user }, { "x-forwarded-for": ip });
+    expect([(await from("203.0.113.7", "a")).status, (await from("203.0.113.7", "b")).status]).toEqual([201, 201]);
+    const third = await from("203.0.113.7", "c");
+    expect(third.status).toBe(429);
+    expect(await errorCode(third)).toBe("rate_limited");
+    expect((await from("203.0.113.8", "d")).status).toBe(201);
+  });
+
   it("without the proxy, the partner refuses the direct connection and sign-in fails clearly", async () => {
     const { base } = await startAuth({ EGRESS_PROXY: "" });
     const refusedBefore = wechat.refused.length;

@@ -28,6 +28,8 @@ export const baseConfigSchema = z.object({
     .int()
     .min(1024)
     .default(1024 * 1024),
+  /** Proxy hops in front of the service whose X-Forwarded-For is trusted for the client address (ingress, Knative queue-proxy). */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10000),
   MIGRATE_ON_START: z.enum(["0", "1"]).default("1"),
   SNAPMESH_JWKS_URL: z.url().optional(),

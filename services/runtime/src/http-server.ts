@@ -12,6 +12,7 @@ export interface HttpServerDeps {
   log: Logger;
   metrics: Metrics;
   maxBodyBytes: number;
+  trustProxyHops: number;
   ready: () => Promise<boolean> | boolean;
   /** True once shutdown began: new requests get 503 and `Connection: close`. */
   draining: () => boolean;
@@ -23,6 +24,7 @@ export function createApp(deps: HttpServerDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  if (deps.trustProxyHops > 0) app.set("trust proxy", deps.trustProxyHops);
   app.use(observe(metrics));
   app.use((_req, res, next) => {
     if (!deps.draining()) return next();

@@ -67,6 +67,7 @@ export class Service {
       log: this.log,
       metrics: this.metrics,
       maxBodyBytes: config.MAX_BODY_BYTES,
+      trustProxyHops: config.TRUST_PROXY_HOPS,
       ready: () => this.isReady(),
       draining: () => this.draining,
     });

@@ -235,6 +235,17 @@ describe("exactly-once effects", () => {
     expect(facts.length).toBeLessThanOrEqual(1);
   });
 
+  it("carries the W3C traceparent from a command to the facts it emits", async () => {
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const cmd = { ...good, id: "traced-1", traceparent, data: { noteId: "traced", text: "t" } };
+    expect((await fetch(`${base}/`, { method: "POST", ...structured(cmd) })).status).toBe(200);
+    const fact = await eventually(async () => {
+      const all = await streamEvents(nc, service.names.stream);
+      return all.find((e) => e.type === "test.note.created" && (e.data as { noteId: string }).noteId === "traced");
+    }, "the traced fact");
+    expect(fact.traceparent).toBe(traceparent);
+  });
+
   it("publishes each emitted fact once, with the CloudEvents NATS binding and Nats-Msg-Id", async () => {
     const msgs = await eventually(async () => {
       const all = await streamMessages(nc, service.names.stream);
