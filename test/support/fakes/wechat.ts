@@ -22,7 +22,7 @@ export async function fakeWechat(opts: { allowFrom?: string[] } = {}): Promise<F
   const tokens = new Set<string>();
   const made: FakeWechat["codes"] = [];
   const server = await fakeServer(async (req, body, res) => {
-    const url = new URL(req.url ?? "/", "http://wechat");
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const q = url.searchParams;
     if (url.pathname === "/sns/jscode2session") {
       if (q.get("appid") !== appId || q.get("secret") !== appSecret)
