@@ -57,37 +57,42 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
   const bySubject = new RateLimiter(config.SIGNIN_LIMIT_PER_SUBJECT, config.SIGNIN_LIMIT_WINDOW_SECONDS * 1000);
   const byIp = new RateLimiter(config.SIGNIN_LIMIT_PER_IP, config.SIGNIN_LIMIT_WINDOW_SECONDS * 1000);
 
-  service.command(AuthSessionCreate, async (data, ctx) => {
-    let subject: string;
-    switch (data.provider) {
-      case "dev":
-        if (config.SNAPMESH_DEV_AUTH !== "1") throw forbidden("the dev provider is disabled", "provider_disabled");
-        subject = data.userId;
-        break;
-      case "wechat": {
-        if (!config.WECHAT_APP_ID || !config.WECHAT_APP_SECRET)
-          throw forbidden("WeChat sign-in is not configured", "provider_disabled");
-        bySubject.hit(`wechat-code:${data.code}`);
-        const id = await code2Session(
-          egress,
-          { apiBase: config.WECHAT_API_BASE, appId: config.WECHAT_APP_ID, appSecret: config.WECHAT_APP_SECRET },
-          data.code,
-        );
-        subject = id.unionid ?? id.openid;
-        break;
+  service.command(
+    AuthSessionCreate,
+    async (data, ctx) => {
+      let subject: string;
+      switch (data.provider) {
+        case "dev":
+          if (config.SNAPMESH_DEV_AUTH !== "1") throw forbidden("the dev provider is disabled", "provider_disabled");
+          subject = data.userId;
+          break;
+        case "wechat": {
+          if (!config.WECHAT_APP_ID || !config.WECHAT_APP_SECRET)
+            throw forbidden("WeChat sign-in is not configured", "provider_disabled");
+          bySubject.hit(`wechat-code:${data.code}`);
+          const id = await code2Session(
+            egress,
+            { apiBase: config.WECHAT_API_BASE, appId: config.WECHAT_APP_ID, appSecret: config.WECHAT_APP_SECRET },
+            data.code,
+          );
+          subject = id.unionid ?? id.openid;
+          break;
+        }
+        case "oidc": {
+          if (!oidc) throw forbidden("OIDC sign-in is not configured", "provider_disabled");
+          subject = (await oidc.verify(data.idToken)).subject;
+          break;
+        }
       }
-      case "oidc": {
-        if (!oidc) throw forbidden("OIDC sign-in is not configured", "provider_disabled");
-        subject = (await oidc.verify(data.idToken)).subject;
-        break;
-      }
-    }
-    bySubject.hit(`${data.provider}:${subject}`);
-    const user = await upsertUser(ctx.tx, data.provider, subject);
-    await ctx.emit(AuthUserSignedIn, { userId: user.id, provider: data.provider, firstTime: user.firstTime });
-    const session = await keys.sign(user.id, config.SNAPMESH_JWT_ISSUER, config.AUTH_TOKEN_TTL_SECONDS, { prv: data.provider });
-    return { ...session, user: { id: user.id } };
-  });
+      bySubject.hit(`${data.provider}:${subject}`);
+      const user = await upsertUser(ctx.tx, data.provider, subject);
+      await ctx.emit(AuthUserSignedIn, { userId: user.id, provider: data.provider, firstTime: user.firstTime });
+      const session = await keys.sign(user.id, config.SNAPMESH_JWT_ISSUER, config.AUTH_TOKEN_TTL_SECONDS, { prv: data.provider });
+      return { ...session, user: { id: user.id } };
+      // Replies carry session tokens: never stored for de-duplication; a repeated sign-in signs in again.
+    },
+    { dedupe: false },
+  );
 
   let memo: DecisionCache | undefined;
   // Built on first use: NATS is connected only once the service has started.

@@ -103,6 +103,32 @@ describe("auth", () => {
     expect(facts[0]!.data).toEqual({ userId: "alice", provider: "dev", firstTime: true });
   });
 
+  it("never stores or replays session tokens: a repeated sign-in event signs in again", async () => {
+    const event = {
+      specversion: "1.0",
+      id: "signin-1",
+      source: "/app",
+      type: "snapmesh.auth.session.create",
+      data: { provider: "dev", userId: "gus" },
+    };
+    const send = async () =>
+      (
+        (await (
+          await fetch(`${base}/`, {
+            method: "POST",
+            headers: { "content-type": "application/cloudevents+json" },
+            body: JSON.stringify(event),
+          })
+        ).json()) as {
+          data: { token: string };
+        }
+      ).data.token;
+    const [a, b] = [await send(), await send()];
+    expect(a).not.toBe(b);
+    const { rows } = await started[0]!.db.query("SELECT 1 FROM auth.inbox WHERE id = 'signin-1'");
+    expect(rows).toHaveLength(0);
+  });
+
   it("refuses tampered, expired, wrong-kid and alg:none tokens", async () => {
     const verify = sessionVerifier({ jwks: new URL(`${base}/.well-known/jwks.json`), issuer: "snapmesh-auth" });
     const { token } = (await (await post(`${base}/v1/sessions`, { provider: "dev", userId: "mallory" })).json()) as {

@@ -15,6 +15,7 @@ const RUNTIME_MIGRATIONS = (schema: string): Migration[] => [
         source text NOT NULL,
         id text NOT NULL,
         type text NOT NULL,
+        caller text NOT NULL DEFAULT '',
         reply jsonb,
         applied_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (source, id)

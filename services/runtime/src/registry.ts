@@ -1,8 +1,9 @@
+import { createHash } from "node:crypto";
 import type { CommandDef, DataOf, EventDef, SnapEvent } from "@snapmesh/events";
 import { makeEvent } from "@snapmesh/events";
 import type { z } from "zod";
 import type { Database, Queryable } from "./db.js";
-import { AppError, badRequest, unauthorized } from "./errors.js";
+import { AppError, badRequest, conflict, unauthorized } from "./errors.js";
 import type { Logger } from "./logger.js";
 
 export interface User {
@@ -36,6 +37,8 @@ export type Handler<In, Out> = (data: In, ctx: HandlerContext) => Promise<Out>;
 interface Registration {
   def: EventDef;
   replyDef?: EventDef;
+  /** false: every delivery runs the handler and no reply is stored (replies that carry secrets). */
+  dedupe: boolean;
   handler: Handler<unknown, unknown>;
   /** Subscriptions (facts from other services) may be consumed from JetStream. */
   subscription: boolean;
@@ -47,6 +50,14 @@ export interface DispatchResult {
 }
 
 export type Authenticate = (token: string) => Promise<User>;
+
+export interface CommandOptions {
+  /**
+   * false for commands whose reply is a secret (a session token): the reply is never stored, and a
+   * repeated event runs the handler again, so the handler itself must be safe to repeat.
+   */
+  dedupe?: boolean;
+}
 
 export interface DispatchOptions {
   /** `Bearer …` from the HTTP header, or the event's `authorization` extension. */
@@ -68,13 +79,19 @@ export class Registry {
     private readonly afterCommit: () => void,
   ) {}
 
-  command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>): void {
-    this.add({ def, replyDef: def.reply, handler: handler as Handler<unknown, unknown>, subscription: false });
+  command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>, options: CommandOptions = {}): void {
+    this.add({
+      def,
+      replyDef: def.reply,
+      handler: handler as Handler<unknown, unknown>,
+      subscription: false,
+      dedupe: options.dedupe ?? true,
+    });
   }
 
   /** Declares a subscription to a fact: the source of JetStream consumers and of the chart's Triggers. */
   on<D extends EventDef>(def: D, handler: Handler<DataOf<D>, void>): void {
-    this.add({ def, handler: handler as Handler<unknown, unknown>, subscription: true });
+    this.add({ def, handler: handler as Handler<unknown, unknown>, subscription: true, dedupe: true });
   }
 
   private add(reg: Registration): void {
@@ -121,21 +138,28 @@ export class Registry {
     const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
     const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
     const inbox = `${this.schema}.inbox`;
+    // The stored reply goes back only to the caller who caused it (same credentials), never to whoever reuses the id.
+    const caller = user ? createHash("sha256").update(user.id).digest("hex") : "";
     const result = await this.withEffects({ user, log, traceparent: event.traceparent }, async (effects) => {
       const { tx } = effects;
-      const dedupe = options.dedupe !== false;
+      const dedupe = options.dedupe !== false && reg.dedupe;
       const claimed = dedupe
-        ? await tx.query(`INSERT INTO ${inbox} (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`, [
-            event.source,
-            event.id,
-            event.type,
-          ])
+        ? await tx.query(
+            `INSERT INTO ${inbox} (source, id, type, caller) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id`,
+            [event.source, event.id, event.type, caller],
+          )
         : { rowCount: 1 };
       if (claimed.rowCount === 0) {
-        const prior = await tx.query<{ reply: SnapEvent | null }>(`SELECT reply FROM ${inbox} WHERE source = $1 AND id = $2`, [
-          event.source,
-          event.id,
-        ]);
+        const prior = await tx.query<{ reply: SnapEvent | null; caller: string }>(
+          `SELECT reply, caller FROM ${inbox} WHERE source = $1 AND id = $2`,
+          [event.source, event.id],
+        );
+        if (prior.rows[0] && prior.rows[0].caller !== caller) {
+          throw conflict(
+            `an event with source '${event.source}' and id '${event.id}' was already applied for another caller`,
+            "event_id_reused",
+          );
+        }
         return { duplicate: true, reply: prior.rows[0]?.reply ?? undefined };
       }
       const out = await reg.handler(data, { ...effects, event });

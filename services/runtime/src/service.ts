@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { type Migration, migrate, readMigrations } from "./migrate.js";
 import { connectNats, ensureStreams, type StreamNames } from "./nats.js";
 import { OutboxRelay } from "./outbox.js";
-import { type Authenticate, type Handler, Registry, type ReplyData } from "./registry.js";
+import { type Authenticate, type CommandOptions, type Handler, Registry, type ReplyData } from "./registry.js";
 import { type EventSink, HttpSink, NatsSink, NoSink } from "./sinks.js";
 import { sessionVerifier } from "./tokens.js";
 
@@ -99,8 +99,8 @@ export class Service {
     this.registry.authenticate = fn;
   }
 
-  command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>): this {
-    this.registry.command(def, handler);
+  command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>, options?: CommandOptions): this {
+    this.registry.command(def, handler, options);
     return this;
   }
 

@@ -203,6 +203,28 @@ describe("comments", () => {
     expect((await summary(photo)).comments).toBe(0);
   });
 
+  it("answers a repeated event id with the stored reply for its caller, and 409 for anyone else", async () => {
+    const event = {
+      specversion: "1.0",
+      id: "fixed-id-1",
+      source: "/app/client",
+      type: "snapmesh.social.comment.create",
+      data: { photoId: "p-ids", text: "mine" },
+    };
+    const sendAs = async (user: string) =>
+      fetch(`${base}/`, {
+        method: "POST",
+        headers: { ...(await as(user)), "content-type": "application/cloudevents+json" },
+        body: JSON.stringify(event),
+      });
+    const first = await (await sendAs("ida")).json();
+    expect(await (await sendAs("ida")).json()).toEqual(first);
+    const other = await sendAs("eve");
+    expect(other.status).toBe(409);
+    expect(await code(other)).toBe("event_id_reused");
+    expect((await summary("p-ids")).comments).toBe(1);
+  });
+
   it("refuses bad input with codes", async () => {
     expect(await code(await comment("ann", "p-bad", { text: "" }))).toBe("invalid_event_data");
     expect(await code(await comment("ann", "p-bad", { text: "\u0000\u0001 " }))).toBe("invalid_text");
