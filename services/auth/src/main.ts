@@ -57,6 +57,7 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
   const bySubject = new RateLimiter(config.SIGNIN_LIMIT_PER_SUBJECT, config.SIGNIN_LIMIT_WINDOW_SECONDS * 1000);
   const byIp = new RateLimiter(config.SIGNIN_LIMIT_PER_IP, config.SIGNIN_LIMIT_WINDOW_SECONDS * 1000);
 
+  // Replies carry session tokens: never stored for de-duplication; a repeated sign-in signs in again.
   service.command(
     AuthSessionCreate,
     async (data, ctx) => {
@@ -89,7 +90,6 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
       await ctx.emit(AuthUserSignedIn, { userId: user.id, provider: data.provider, firstTime: user.firstTime });
       const session = await keys.sign(user.id, config.SNAPMESH_JWT_ISSUER, config.AUTH_TOKEN_TTL_SECONDS, { prv: data.provider });
       return { ...session, user: { id: user.id } };
-      // Replies carry session tokens: never stored for de-duplication; a repeated sign-in signs in again.
     },
     { dedupe: false },
   );
