@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
+  command,
   SharecodeCreate,
   SharecodeCreated,
   SharecodeExpire,
@@ -7,7 +8,18 @@ import {
   SharecodeScanned,
   StorageObjectDeleted,
 } from "@snapmesh/events";
-import { egressFromConfig, forbidden, gone, loadConfig, notFound, runService, Service, tooLarge } from "@snapmesh/runtime";
+import {
+  egressFromConfig,
+  forbidden,
+  gone,
+  type HandlerContext,
+  loadConfig,
+  notFound,
+  runService,
+  Service,
+  tooLarge,
+} from "@snapmesh/runtime";
+import { z } from "zod";
 import { isCode, newCode, normaliseCode } from "./codes.js";
 import { type ShareCodeConfig, shareCodeConfigSchema } from "./config.js";
 import { renderQr, WechatCodeRenderer } from "./render.js";
@@ -15,6 +27,9 @@ import { StorageClient } from "./storage-client.js";
 import { expiryOf, findCode, insertCode, markImageGone, purgeExpired, scan } from "./store.js";
 
 export { type ShareCodeConfig, shareCodeConfigSchema };
+
+/** What a Knative PingSource sends (`spec.data` is `{}`): treated as snapmesh.sharecode.expire. */
+const KnativePing = command("share-code", "dev.knative.sources.ping", "Knative PingSource tick", z.unknown());
 
 const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 const imageKeyOf = (code: string) => `sharecodes/${code}.png`;
@@ -95,9 +110,12 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
     };
   });
 
-  service.command(SharecodeExpire, async (_data, ctx) => ({
-    purged: await purgeExpired(ctx.tx, config.SHARECODE_PURGE_GRACE_SECONDS),
-  }));
+  const purge = async (ctx: HandlerContext) => ({ purged: await purgeExpired(ctx.tx, config.SHARECODE_PURGE_GRACE_SECONDS) });
+  service.command(SharecodeExpire, (_data, ctx) => purge(ctx));
+  // A Knative PingSource sends its own event type on the schedule: the same purge.
+  service.command(KnativePing, async (_data, ctx) => {
+    await purge(ctx);
+  });
 
   // A deleted image is not re-drawn (only its creator could store a new one): the code keeps resolving
   // and reports `imageStatus: "gone"`; the app can create a new code if it needs a picture.

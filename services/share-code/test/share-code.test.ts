@@ -138,6 +138,24 @@ describe("share-code", () => {
     expect((await fetch(`${base}/v1/share-codes/${made.code}`)).status).toBe(404);
   });
 
+  it("treats a Knative PingSource tick as the expire command", async () => {
+    const made = (await (await create(base, { page: "pages/p", params: {}, ttlSeconds: 60 })).json()) as { code: string };
+    await service.db.query("UPDATE sharecode.codes SET expires_at = now() - interval '1 second' WHERE code = $1", [made.code]);
+    const ping = await fetch(`${base}/`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": "ping-tick-1",
+        "ce-source": "/apis/v1/namespaces/photos/pingsources/snapmesh-sharecode-expire",
+        "ce-type": "dev.knative.sources.ping",
+      },
+      body: "{}",
+    });
+    expect(ping.status).toBe(202);
+    expect((await fetch(`${base}/v1/share-codes/${made.code}`)).status).toBe(404);
+  });
+
   it("refuses payloads that are too large or not a JSON object", async () => {
     const big = await create(base, { page: "pages/p", params: { blob: "x".repeat(5000) } });
     expect(big.status).toBe(413);

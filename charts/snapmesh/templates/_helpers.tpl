@@ -1,0 +1,69 @@
+{{/* The four services: the chart's values key and the service's name. */}}
+{{- define "snapmesh.services" -}}
+- { key: auth, name: auth }
+- { key: social, name: social }
+- { key: shareCode, name: share-code }
+- { key: storage, name: storage }
+{{- end -}}
+
+{{- define "snapmesh.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "snapmesh.labels" -}}
+app.kubernetes.io/part-of: snapmesh
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "snapmesh.image" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}
+{{- $repo := printf "%s-%s:%s" $root.Values.image.repository $name ($root.Values.image.tag | default $root.Chart.AppVersion) -}}
+{{- if $root.Values.image.registry -}}{{ printf "%s/%s" $root.Values.image.registry $repo }}{{- else -}}{{ $repo }}{{- end -}}
+{{- end -}}
+
+{{- define "snapmesh.serviceHost" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}
+{{- printf "%s-%s.%s.svc.cluster.local" (include "snapmesh.fullname" $root) $name $root.Release.Namespace -}}
+{{- end -}}
+
+{{- define "snapmesh.egressProxyUrl" -}}
+{{- printf "http://%s-egress-proxy.%s.svc.cluster.local:%d" (include "snapmesh.fullname" .) .Release.Namespace (int .Values.egress.proxy.port) -}}
+{{- end -}}
+
+{{/* Environment every service gets. */}}
+{{- define "snapmesh.commonEnv" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}
+- name: LOG_LEVEL
+  value: {{ $root.Values.logLevel | quote }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef: { name: {{ $root.Values.database.secretName }}, key: {{ $name }} }
+- name: MIGRATE_ON_START
+  value: {{ ternary "0" "1" $root.Values.database.migrationJob | quote }}
+- name: NATS_URL
+  value: {{ $root.Values.nats.url | quote }}
+{{- if $root.Values.eventing.enabled }}
+# Facts go to the Broker (K_SINK from the SinkBinding); subscribed facts arrive from Triggers.
+- name: EVENT_SINK
+  value: http
+- name: EVENT_CONSUMERS
+  value: "off"
+{{- else }}
+- name: EVENT_SINK
+  value: nats
+- name: EVENT_CONSUMERS
+  value: "on"
+{{- end }}
+- name: SNAPMESH_JWKS_URL
+  value: {{ printf "http://%s/.well-known/jwks.json" (include "snapmesh.serviceHost" (list $root "auth")) | quote }}
+- name: EGRESS_ALLOW_HOSTS
+  value: {{ join "," $root.Values.egress.allowHosts | quote }}
+{{- if eq $root.Values.egress.mode "proxy" }}
+- name: EGRESS_PROXY
+  value: {{ include "snapmesh.egressProxyUrl" $root | quote }}
+- name: EGRESS_REQUIRE_PROXY
+  value: "1"
+{{- end }}
+{{- end -}}
