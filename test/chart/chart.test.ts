@@ -1,0 +1,168 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { renderSubscriptions, SUBSCRIPTIONS_FILE } from "../../scripts/src/chart-subscriptions.ts";
+import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
+import { crdValidators, type K8sObject, parseManifests, validateCore } from "./validate.ts";
+
+const CHART = fileURLToPath(new URL("../../charts/snapmesh", import.meta.url));
+const HELM = findBinary("helm", goBinDirs());
+const KUBE_VERSION = "1.30.0";
+
+function helm(args: string[]): string {
+  if (!HELM) throw new Error("helm is not installed: `go install helm.sh/helm/v3/cmd/helm@v3.16.4` (bash .ci/run does it)");
+  return execFileSync(HELM, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+const render = (sets: string[] = []) =>
+  parseManifests(
+    helm([
+      "template",
+      "photos",
+      CHART,
+      "--namespace",
+      "photos",
+      "--kube-version",
+      KUBE_VERSION,
+      ...sets.flatMap((s) => ["--set", s]),
+    ]),
+  );
+
+const MATRIX: Array<[string, string[]]> = [
+  ["defaults", []],
+  ["no Knative Eventing (JetStream consumers)", ["eventing.enabled=false"]],
+  [
+    "NatsJetStreamBroker class with a dead-letter sink",
+    ["eventing.broker.class=natss", "eventing.deadLetterUri=http://dlq.photos.svc.cluster.local"],
+  ],
+  ["egress through the proxy pair", ["egress.mode=proxy", "egress.allowHosts={api.weixin.qq.com,legacy.internal.example:8443}"]],
+  [
+    "egress through Cilium",
+    ["egress.mode=cilium", "egress.cilium.egressIP=203.0.113.10", "egress.cilium.nodeSelector.egress=true"],
+  ],
+  [
+    "NATS object storage, dev auth, WeChat and legacy",
+    [
+      "storage.backend=nats",
+      "auth.devAuth=true",
+      "auth.wechat.secretName=wechat",
+      "auth.legacy.permissionUrl=https://legacy.example/api/permissions",
+      "social.permissionCheck=true",
+    ],
+  ],
+  [
+    "share-code off, no migration job, pinned image",
+    ["services.shareCode.enabled=false", "database.migrationJob=false", "image.registry=registry.example", "image.tag=1.2.3"],
+  ],
+];
+
+let validators: ReturnType<typeof crdValidators>;
+beforeAll(() => {
+  validators = crdValidators();
+});
+
+describe("helm chart", () => {
+  it.each(MATRIX)("lints and renders valid objects: %s", async (_name, sets) => {
+    helm(["lint", CHART, "--strict", "--kube-version", KUBE_VERSION, ...sets.flatMap((s) => ["--set", s])]);
+    const objects = render(sets);
+    expect(objects.length).toBeGreaterThan(4);
+    for (const obj of objects) {
+      const [group] = obj.apiVersion.split("/");
+      const validate = validators.get(`${obj.apiVersion}/${obj.kind}`);
+      if (validate) {
+        const ok = validate(obj);
+        expect(ok, `${obj.kind} ${obj.metadata.name}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      } else {
+        expect(
+          group === "v1" || ["apps", "batch", "networking.k8s.io"].includes(group!),
+          `no schema for ${obj.apiVersion} ${obj.kind}`,
+        ).toBe(true);
+        await validateCore(obj);
+      }
+    }
+  });
+
+  it("renders one Knative Service per enabled service with the autoscaling settings and probes", () => {
+    const ksvcs = render(["services.social.minScale=2", "services.social.maxScale=80"]).filter(
+      (o) => o.kind === "Service" && o.apiVersion.startsWith("serving"),
+    );
+    expect(ksvcs.map((k) => k.metadata.name).sort()).toEqual([
+      "photos-snapmesh-auth",
+      "photos-snapmesh-share-code",
+      "photos-snapmesh-social",
+      "photos-snapmesh-storage",
+    ]);
+    const social = ksvcs.find((k) => k.metadata.name.endsWith("social")) as K8sObject & {
+      spec: {
+        template: {
+          metadata: { annotations: Record<string, string> };
+          spec: { containers: Array<{ readinessProbe: unknown; env: Array<{ name: string; value?: string }> }> };
+        };
+      };
+    };
+    expect(social.spec.template.metadata.annotations).toMatchObject({
+      "autoscaling.knative.dev/min-scale": "2",
+      "autoscaling.knative.dev/max-scale": "80",
+    });
+    const container = social.spec.template.spec.containers[0]!;
+    expect(container.readinessProbe).toEqual({ httpGet: { path: "/readyz" } });
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({ EVENT_SINK: "http", EVENT_CONSUMERS: "off", MIGRATE_ON_START: "0" });
+    expect(env.SNAPMESH_JWKS_URL).toBe("http://photos-snapmesh-auth.photos.svc.cluster.local/.well-known/jwks.json");
+  });
+
+  it("makes exactly the Triggers the services' subscription declarations call for", async () => {
+    expect(readFileSync(SUBSCRIPTIONS_FILE, "utf8"), "files/subscriptions.yaml is stale: run `npm run chart:subscriptions`").toBe(
+      await renderSubscriptions(),
+    );
+    const declared = parse(await renderSubscriptions()) as Record<string, string[]>;
+    const triggers = render().filter((o) => o.kind === "Trigger") as Array<
+      K8sObject & { spec: { filter: { attributes: { type: string } }; subscriber: { ref: { name: string } } } }
+    >;
+    const rendered = triggers
+      .map((t) => `${t.spec.subscriber.ref.name.replace("photos-snapmesh-", "")} ${t.spec.filter.attributes.type}`)
+      .sort();
+    const expected = Object.entries(declared)
+      .flatMap(([svc, types]) => types.map((t) => `${svc} ${t}`))
+      .sort();
+    expect(rendered).toEqual(expected);
+    expect(expected).toContain("social snapmesh.storage.object.deleted");
+  });
+
+  it("in proxy mode, routes every service through the proxy and blocks any other way out", () => {
+    const objects = render(["egress.mode=proxy", "egress.allowHosts={api.weixin.qq.com,legacy.internal.example:8443}"]);
+    const ksvcs = objects.filter((o) => o.apiVersion.startsWith("serving")) as Array<
+      K8sObject & { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } } }
+    >;
+    for (const k of ksvcs) {
+      const env = Object.fromEntries(k.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+      expect(env.EGRESS_PROXY).toBe("http://photos-snapmesh-egress-proxy.photos.svc.cluster.local:3128");
+      expect(env.EGRESS_REQUIRE_PROXY).toBe("1");
+      expect(env.EGRESS_ALLOW_HOSTS).toBe("api.weixin.qq.com,legacy.internal.example:8443");
+    }
+    const squid = (
+      objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("egress-proxy")) as K8sObject & {
+        data: Record<string, string>;
+      }
+    ).data["squid.conf"]!;
+    expect(squid).toContain("acl allowed dstdomain api.weixin.qq.com");
+    expect(squid).toContain("acl Safe_ports port 80 443 8443");
+    expect(squid).toMatch(/http_access deny all/);
+    const policies = objects.filter((o) => o.kind === "NetworkPolicy").map((o) => o.metadata.name);
+    expect(policies).toEqual(["photos-snapmesh-no-direct-egress", "photos-snapmesh-egress-proxy"]);
+    const deployment = objects.find((o) => o.kind === "Deployment") as K8sObject & { spec: { replicas: number } };
+    expect(deployment.spec.replicas).toBe(2);
+  });
+
+  it("refuses values that cannot work, with the schema's message", () => {
+    expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "egress.mode=istio"])).toThrow(
+      /egress\.mode/,
+    );
+    expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "egress.mode=cilium"])).toThrow(/egress/);
+    expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "storage.backend=fs"])).toThrow(
+      /storage\.backend/,
+    );
+  });
+});
