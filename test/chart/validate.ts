@@ -11,13 +11,14 @@ export type K8sObject = {
   [k: string]: unknown;
 };
 
-/** shared/ sits beside the repository (DESIGN: CRDs kept as data for chart tests). */
-const CRD_ROOT = fileURLToPath(new URL("../../../shared/crds", import.meta.url));
+/** The upstream CRDs kept as data in the project's shared/ folder, beside the repository (or SNAPMESH_CRDS). */
+const CRD_ROOT = process.env.SNAPMESH_CRDS ?? fileURLToPath(new URL("../../../shared/crds", import.meta.url));
 
 /** The openAPIV3Schema of every served version of every CRD in shared/crds, by `apiVersion/kind`. */
 export function crdValidators(): Map<string, ValidateFunction> {
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const out = new Map<string, ValidateFunction>();
+  if (!existsSync(CRD_ROOT)) throw new Error(`no CRDs at ${CRD_ROOT}: shared/ must sit beside the repository, or set SNAPMESH_CRDS`);
   for (const dir of readdirSync(CRD_ROOT, { withFileTypes: true }).filter((d) => d.isDirectory())) {
     for (const file of readdirSync(join(CRD_ROOT, dir.name)).filter((f) => f.endsWith(".yaml"))) {
       for (const doc of parseAllDocuments(readFileSync(join(CRD_ROOT, dir.name, file), "utf8"))) {
