@@ -18,7 +18,8 @@ const CRD_ROOT = process.env.SNAPMESH_CRDS ?? fileURLToPath(new URL("../../../sh
 export function crdValidators(): Map<string, ValidateFunction> {
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const out = new Map<string, ValidateFunction>();
-  if (!existsSync(CRD_ROOT)) throw new Error(`no CRDs at ${CRD_ROOT}: shared/ must sit beside the repository, or set SNAPMESH_CRDS`);
+  if (!existsSync(CRD_ROOT))
+    throw new Error(`no CRDs at ${CRD_ROOT}: shared/ must sit beside the repository, or set SNAPMESH_CRDS`);
   for (const dir of readdirSync(CRD_ROOT, { withFileTypes: true }).filter((d) => d.isDirectory())) {
     for (const file of readdirSync(join(CRD_ROOT, dir.name)).filter((f) => f.endsWith(".yaml"))) {
       for (const doc of parseAllDocuments(readFileSync(join(CRD_ROOT, dir.name, file), "utf8"))) {
