@@ -75,14 +75,23 @@ function findTinyproxy(): string {
   );
 }
 
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A free port for a server started later by another process. Drawn below the kernel's ephemeral range
+ * (32768+), where processes binding port 0 never land, so the gap between this check and the real bind
+ * is not raced by them.
+ */
+export async function freePort(host = "0.0.0.0"): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canBind(port, host)) return port;
+  }
+  throw new Error("no free port found between 20000 and 32000");
+}
+
+function canBind(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }

@@ -28,7 +28,11 @@ export interface Mesh {
  * service), the test's NATS (own stream), free ports and a temporary data folder.
  */
 export async function startMesh(env: Record<string, string>): Promise<Mesh> {
-  const ports = await Promise.all(NAMES.map(() => freePort()));
+  const ports: number[] = [];
+  while (ports.length < NAMES.length) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
   const dbs = await Promise.all(NAMES.map(() => freshDatabase(testDatabaseUrl(), "mesh")));
   const vars: Record<string, string> = {
     NATS_URL: testNatsUrl(),
