@@ -28,5 +28,5 @@ function safeInject(key: "natsUrl" | "databaseUrl"): string | undefined {
 }
 
 export { S3_SERVER_INSTALL, s3Server } from "./s3.ts";
-export { eventually, isolatedEnv, listenOnLoopback, natsConnect, streamEvents, streamMessages } from "./service.ts";
+export { eventually, isolatedEnv, listenOnLoopback, natsConnect, scratchDir, streamEvents, streamMessages } from "./service.ts";
 export { type TestIssuer, testIssuer } from "./tokens.ts";

@@ -1,7 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { stopChild } from "../../scripts/src/processes.ts";
@@ -9,6 +6,7 @@ import { freePort } from "../../scripts/src/proxy.ts";
 import { testDatabaseUrl, testNatsUrl } from "./index.ts";
 import { uniqueName } from "./names.ts";
 import { freshDatabase } from "./postgres.ts";
+import { scratchDir } from "./service.ts";
 
 const CLI = fileURLToPath(new URL("../../scripts/src/cli.ts", import.meta.url));
 const NAMES = ["auth", "social", "share-code", "storage"] as const;
@@ -41,7 +39,7 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
     CONSUMER_BACKOFF_MS: "100",
     OUTBOX_POLL_MS: "200",
     LOG_LEVEL: "warn",
-    STORAGE_DIR: mkdtempSync(join(tmpdir(), "snapmesh-mesh-objects-")),
+    STORAGE_DIR: scratchDir("mesh-objects"),
     ...env,
   };
   NAMES.forEach((name, i) => {
@@ -49,7 +47,7 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
     vars[`SNAPMESH_${key}_PORT`] = String(ports[i]);
     vars[`SNAPMESH_${key}_DATABASE_URL`] = dbs[i]!;
   });
-  const dataDir = mkdtempSync(join(tmpdir(), "snapmesh-mesh-"));
+  const dataDir = scratchDir("mesh-data");
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", CLI, "dev", "--json", "--data-dir", dataDir], {
     env: { ...process.env, ...vars },
     stdio: ["ignore", "pipe", "pipe"],

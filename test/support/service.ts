@@ -1,4 +1,7 @@
+import { mkdtempSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { SnapEvent } from "@snapmesh/events";
 import { connect, type NatsConnection } from "nats";
 import { fromNatsMessage, type Service } from "../../services/runtime/src/index.ts";
@@ -21,6 +24,11 @@ export async function isolatedEnv(overrides: Record<string, string> = {}): Promi
     OUTBOX_POLL_MS: "100",
     ...overrides,
   };
+}
+
+/** A fresh folder inside the run's scratch folder, which the global teardown removes. */
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(join(process.env.SNAPMESH_TEST_SCRATCH ?? tmpdir(), `${prefix}-`));
 }
 
 /** Starts a service on a free loopback port; returns its base URL. */

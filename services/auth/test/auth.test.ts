@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base64url, decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import type { NatsConnection } from "nats";
@@ -14,6 +13,7 @@ import {
   isolatedEnv,
   listenOnLoopback,
   natsConnect,
+  scratchDir,
   streamEvents,
 } from "../../../test/support/index.ts";
 import { parseConfig, type Service, sessionVerifier } from "../../runtime/src/index.ts";
@@ -270,7 +270,7 @@ describe("auth configuration", () => {
   });
 
   it("re-reads a mounted key file, so keys rotate without a restart", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "auth-keys-"));
+    const dir = scratchDir("auth-keys");
     const file = join(dir, "keys.json");
     writeFileSync(file, JSON.stringify({ keys: [keyA] }));
     const { base } = await startAuth({ AUTH_SIGNING_KEYS: "", AUTH_SIGNING_KEYS_FILE: file, AUTH_KEYS_RELOAD_SECONDS: "1" });

@@ -8,6 +8,7 @@ import {
   isolatedEnv,
   listenOnLoopback,
   natsConnect,
+  scratchDir,
   streamEvents,
   type TestIssuer,
   testIssuer,
@@ -29,7 +30,7 @@ beforeAll(async () => {
   storage = createStorageService(
     parseConfig(
       storageConfigSchema,
-      await isolatedEnv({ STORAGE_SIGNING_KEYS: `k:${"x".repeat(40)}`, STORAGE_DIR: `/tmp/sc-objects-${process.pid}` }),
+      await isolatedEnv({ STORAGE_SIGNING_KEYS: `k:${"x".repeat(40)}`, STORAGE_DIR: scratchDir("sc-objects") }),
     ),
   );
   storage.authenticate = issuer.verifier;

@@ -3,7 +3,15 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { eventually, isolatedEnv, listenOnLoopback, natsConnect, streamEvents, testIssuer } from "../../../test/support/index.ts";
+import {
+  eventually,
+  isolatedEnv,
+  listenOnLoopback,
+  natsConnect,
+  scratchDir,
+  streamEvents,
+  testIssuer,
+} from "../../../test/support/index.ts";
 import { parseConfig } from "../../runtime/src/index.ts";
 import { createStorageService, storageConfigSchema } from "../src/main.ts";
 import { png } from "./images.ts";
@@ -34,7 +42,7 @@ describe("storage lifecycle", () => {
     const issuer = await testIssuer();
     const env = await isolatedEnv({
       STORAGE_SIGNING_KEYS: SIGNING,
-      STORAGE_DIR: `/tmp/lifecycle-${process.pid}`,
+      STORAGE_DIR: scratchDir("lifecycle"),
       EVENT_CONSUMERS: "off",
     });
     const nc = await natsConnect();

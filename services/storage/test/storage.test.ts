@@ -9,6 +9,7 @@ import {
   natsConnect,
   S3_SERVER_INSTALL,
   s3Server,
+  scratchDir,
   streamEvents,
   type TestIssuer,
   testIssuer,
@@ -25,7 +26,7 @@ const s3 = await s3Server();
 if (!s3) console.warn(`S3 backend tests skipped: no S3-compatible server program (install: ${S3_SERVER_INSTALL})`);
 
 const backends: Array<[string, () => Record<string, string>]> = [
-  ["fs", () => ({ STORAGE_BACKEND: "fs", STORAGE_DIR: `/tmp/${uniqueName("objects")}` })],
+  ["fs", () => ({ STORAGE_BACKEND: "fs", STORAGE_DIR: scratchDir("objects") })],
   ["nats", () => ({ STORAGE_BACKEND: "nats", STORAGE_NATS_BUCKET: uniqueName("objs") })],
   ...(s3
     ? ([
