@@ -15,7 +15,6 @@ const RUNTIME_MIGRATIONS = (schema: string): Migration[] => [
         source text NOT NULL,
         id text NOT NULL,
         type text NOT NULL,
-        caller text NOT NULL DEFAULT '',
         reply jsonb,
         applied_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (source, id)
@@ -31,6 +30,11 @@ const RUNTIME_MIGRATIONS = (schema: string): Migration[] => [
         last_error text
       );
       CREATE INDEX IF NOT EXISTS outbox_unsent ON ${schema}.outbox (seq) WHERE sent_at IS NULL;`,
+  },
+  {
+    // Who caused an applied event: its stored reply goes back only to the same caller.
+    name: "000_runtime_inbox_caller",
+    sql: `ALTER TABLE ${schema}.inbox ADD COLUMN IF NOT EXISTS caller text NOT NULL DEFAULT '';`,
   },
 ];
 
