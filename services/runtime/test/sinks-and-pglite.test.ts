@@ -70,9 +70,13 @@ describe("HTTP sink (Knative K_SINK)", () => {
       expect(got.headers["content-type"]).toContain("application/json");
       expect(JSON.parse(got.body)).toEqual({ noteId: "sink-1", text: "x" });
       expect(failNext).toBe(0);
-      const { rows } = await service.db.query<{ attempts: number; sent: boolean }>(
-        "SELECT attempts, sent_at IS NOT NULL AS sent FROM notes.outbox",
-      );
+      // The row is marked sent in the relay's transaction, which commits just after the sink answered.
+      const rows = await eventually(async () => {
+        const { rows } = await service.db.query<{ attempts: number; sent: boolean }>(
+          "SELECT attempts, sent_at IS NOT NULL AS sent FROM notes.outbox",
+        );
+        return rows[0]?.sent ? rows : undefined;
+      }, "the outbox row marked sent");
       expect(rows).toEqual([{ attempts: 3, sent: true }]);
     } finally {
       await service.stop();
