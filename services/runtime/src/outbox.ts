@@ -71,7 +71,7 @@ export class OutboxRelay {
         `SELECT seq, event, attempts FROM ${table} WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.batchSize],
       );
-      let sent = 0;
+      const sent: string[] = [];
       for (const row of rows) {
         try {
           await this.sink.publish(row.event);
@@ -83,12 +83,15 @@ export class OutboxRelay {
           this.metrics.eventsPublished.inc({ type: row.event.type, sink: this.sink.kind, outcome: "failed" });
           break;
         }
-        await tx.query(`UPDATE ${table} SET sent_at = now(), attempts = attempts + 1 WHERE seq = $1`, [row.seq]);
         this.metrics.eventsPublished.inc({ type: row.event.type, sink: this.sink.kind, outcome: "ok" });
-        sent++;
+        sent.push(row.seq);
       }
-      this.metrics.outboxPending.observe(sent);
-      return sent;
+      // One statement marks the whole published run; it commits with the row locks taken above.
+      if (sent.length > 0) {
+        await tx.query(`UPDATE ${table} SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY($1::bigint[])`, [sent]);
+      }
+      this.metrics.outboxPending.observe(sent.length);
+      return sent.length;
     });
   }
 
