@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { SnapEvent } from "@snapmesh/events";
 import { connect, type NatsConnection } from "nats";
 import { fromNatsMessage, type Service } from "../../services/runtime/src/index.ts";
+import { testEventKeysEnv } from "./event-keys.ts";
 import { testDatabaseUrl, testNatsUrl } from "./index.ts";
 import { uniqueName } from "./names.ts";
 import { freshDatabase } from "./postgres.ts";
@@ -22,6 +23,7 @@ export async function isolatedEnv(overrides: Record<string, string> = {}): Promi
     CONSUMER_BACKOFF_MAX_MS: "200",
     CONSUMER_MAX_ATTEMPTS: "3",
     OUTBOX_POLL_MS: "100",
+    ...testEventKeysEnv(),
     ...overrides,
   };
 }

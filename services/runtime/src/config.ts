@@ -43,6 +43,14 @@ export const baseConfigSchema = z.object({
   EGRESS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   /** 1: refuse every outbound call when no proxy is configured, so nothing can leave around the gateway. */
   EGRESS_REQUIRE_PROXY: z.enum(["0", "1"]).default("0"),
+  /** This service's Ed25519 keys for signing the facts it emits, `{"keys":[private JWK…]}`; the first signs. */
+  SNAPMESH_EVENT_SIGNING_KEYS: z.string().optional(),
+  /** The same in a file (a mounted Secret), re-read every SNAPMESH_EVENT_KEYS_RELOAD_SECONDS. */
+  SNAPMESH_EVENT_SIGNING_KEYS_FILE: z.string().optional(),
+  /** Public keys per producer, `{"storage":{"keys":[…]},…}`: whose signed facts this service accepts. */
+  SNAPMESH_EVENT_TRUST: z.string().optional(),
+  SNAPMESH_EVENT_TRUST_FILE: z.string().optional(),
+  SNAPMESH_EVENT_KEYS_RELOAD_SECONDS: z.coerce.number().int().min(1).default(30),
 });
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
 

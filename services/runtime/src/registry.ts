@@ -4,6 +4,7 @@ import { makeEvent } from "@snapmesh/events";
 import type { z } from "zod";
 import type { Database, Queryable } from "./db.js";
 import { AppError, badRequest, conflict, unauthorized } from "./errors.js";
+import { type EventProof, PROOF_ATTRIBUTE, ProofError } from "./event-proof.js";
 import type { Logger } from "./logger.js";
 
 export interface User {
@@ -21,6 +22,8 @@ export interface HandlerContext {
   readonly log: Logger;
   /** The caller, when the request carried a valid session token. */
   readonly user: User | undefined;
+  /** The mesh service whose signature the event carries (verified), or undefined. */
+  readonly producer?: string | undefined;
   /** The caller, or a 401. */
   requireUser(): User;
   /** Writes a fact to the outbox in this transaction; it is published after commit. */
@@ -30,7 +33,7 @@ export interface HandlerContext {
 }
 
 /** What a transaction opened outside a handler (a streamed upload, say) gets: the same effects, no inbox. */
-export type EffectsContext = Omit<HandlerContext, "event">;
+export type EffectsContext = Omit<HandlerContext, "event" | "producer">;
 
 export type Handler<In, Out> = (data: In, ctx: HandlerContext) => Promise<Out>;
 
@@ -42,6 +45,8 @@ interface Registration {
   handler: Handler<unknown, unknown>;
   /** Subscriptions (facts from other services) may be consumed from JetStream. */
   subscription: boolean;
+  /** Runs only for events a trusted mesh service signed: every fact, and commands marked internal. */
+  internal: boolean;
 }
 
 export interface DispatchResult {
@@ -57,6 +62,8 @@ export interface CommandOptions {
    * repeated event runs the handler again, so the handler itself must be safe to repeat.
    */
   dedupe?: boolean;
+  /** true: only a mesh service may send it (the event must carry a trusted producer's signature). */
+  internal?: boolean;
 }
 
 export interface DispatchOptions {
@@ -70,6 +77,10 @@ export interface DispatchOptions {
 export class Registry {
   private readonly byType = new Map<string, Registration>();
   authenticate: Authenticate | undefined;
+  /** Signs emitted facts and proves where incoming events came from. */
+  proof: EventProof | undefined;
+  /** Told of every event refused for a missing or bad proof (a metric). */
+  onRefused: ((type: string, reason: string) => void) | undefined;
 
   constructor(
     readonly service: string,
@@ -86,12 +97,13 @@ export class Registry {
       handler: handler as Handler<unknown, unknown>,
       subscription: false,
       dedupe: options.dedupe ?? true,
+      internal: options.internal ?? false,
     });
   }
 
   /** Declares a subscription to a fact: the source of JetStream consumers and of the chart's Triggers. */
   on<D extends EventDef>(def: D, handler: Handler<DataOf<D>, void>): void {
-    this.add({ def, handler: handler as Handler<unknown, unknown>, subscription: true, dedupe: true });
+    this.add({ def, handler: handler as Handler<unknown, unknown>, subscription: true, dedupe: true, internal: true });
   }
 
   private add(reg: Registration): void {
@@ -135,6 +147,7 @@ export class Registry {
    */
   async dispatch(event: SnapEvent, options: DispatchOptions = {}): Promise<DispatchResult> {
     const { reg, data } = this.validate(event);
+    const producer = this.prove(event, reg);
     const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
     const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
     const inbox = `${this.schema}.inbox`;
@@ -162,7 +175,7 @@ export class Registry {
         }
         return { duplicate: true, reply: prior.rows[0]?.reply ?? undefined };
       }
-      const out = await reg.handler(data, { ...effects, event });
+      const out = await reg.handler(data, { ...effects, event, producer });
       const reply = reg.replyDef ? this.replyEvent(reg.replyDef, out, event) : undefined;
       if (reply && dedupe) {
         await tx.query(`UPDATE ${inbox} SET reply = $3 WHERE source = $1 AND id = $2`, [
@@ -198,11 +211,13 @@ export class Registry {
           return opts.user;
         },
         emit: async (def, factData, extras) => {
-          const fact = makeEvent(def, (def.data as z.ZodType).parse(factData) as DataOf<typeof def>, {
+          const unsigned = makeEvent(def, (def.data as z.ZodType).parse(factData) as DataOf<typeof def>, {
             service: this.service,
             ...(extras?.subject ? { subject: extras.subject } : {}),
             ...(typeof opts.traceparent === "string" ? { traceparent: opts.traceparent } : {}),
           });
+          // Signed before it is stored: the proof travels with the fact through every sink and replay.
+          const fact = this.proof ? this.proof.sign(unsigned) : unsigned;
           await tx.query(`INSERT INTO ${this.schema}.outbox (event_id, type, event) VALUES ($1, $2, $3)`, [
             fact.id,
             fact.type,
@@ -226,6 +241,26 @@ export class Registry {
       }
     }
     return result;
+  }
+
+  /**
+   * Who produced the event: a signed event must verify whatever its type (a bad proof is never ignored);
+   * an internal one (a fact) must be signed. Unsigned commands from app clients pass with no producer.
+   */
+  private prove(event: SnapEvent, reg: Registration): string | undefined {
+    const signed = event[PROOF_ATTRIBUTE] !== undefined;
+    if (!signed && !reg.internal) return undefined;
+    try {
+      if (!this.proof) throw new ProofError("producer_unknown", `${this.service} has no event keys to verify ${event.type}`);
+      return this.proof.verify(event);
+    } catch (err) {
+      this.onRefused?.(event.type, err instanceof ProofError ? err.reason : "error");
+      this.log.warn(
+        { eventId: event.id, eventType: event.type, source: event.source, reason: (err as Error).message },
+        "event refused: its producer is not proven",
+      );
+      throw err;
+    }
   }
 
   /** The caller behind an `Authorization` header (undefined without one; 401 for a bad one). */

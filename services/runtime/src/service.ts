@@ -3,10 +3,12 @@ import type { Server } from "node:http";
 import type { CommandDef, DataOf, EventDef, ServiceName, SnapEvent } from "@snapmesh/events";
 import express, { type Request, type Response } from "express";
 import type { NatsConnection } from "nats";
-import type { BaseConfig } from "./config.js";
+import { Counter } from "prom-client";
+import { type BaseConfig, ConfigError } from "./config.js";
 import { JetStreamConsumers } from "./consumer.js";
 import { type Database, openDatabase } from "./db.js";
 import { AppError } from "./errors.js";
+import { EventProof } from "./event-proof.js";
 import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -71,6 +73,19 @@ export class Service {
       ready: () => this.isReady(),
       draining: () => this.draining,
     });
+    this.registry.proof = eventProof(opts.name, config, this.log);
+    this.onStop.push(
+      this.registry.proof.watch(config.SNAPMESH_EVENT_KEYS_RELOAD_SECONDS, (err) =>
+        this.log.error({ err: err.message }, "could not reload the event keys; keeping the current ones"),
+      ),
+    );
+    const refused = new Counter({
+      name: "snapmesh_events_refused_total",
+      help: "Events refused because their producer was not proven (reason: unsigned, producer_unknown, signature_invalid, …)",
+      labelNames: ["type", "reason"],
+      registers: [this.metrics.registry],
+    });
+    this.registry.onRefused = (type, reason) => refused.inc({ type, reason });
     // Session tokens are verified locally against auth's published keys (auth itself sets its own verifier).
     if (config.SNAPMESH_JWKS_URL) {
       this.registry.authenticate = sessionVerifier({
@@ -230,6 +245,34 @@ export class Service {
     await this.nc?.drain().catch(() => {});
     await this.database?.close();
     this.log.info("stopped");
+  }
+}
+
+/**
+ * The service's event keys from config. Without keys a development run (SNAPMESH_DEV_AUTH=1) gets an
+ * ephemeral key that only it trusts; anywhere else a service without keys cannot prove its facts and
+ * must not start.
+ */
+function eventProof(name: string, config: BaseConfig, log: Logger): EventProof {
+  const sources = {
+    signingKeys: config.SNAPMESH_EVENT_SIGNING_KEYS,
+    signingKeysFile: config.SNAPMESH_EVENT_SIGNING_KEYS_FILE,
+    trust: config.SNAPMESH_EVENT_TRUST,
+    trustFile: config.SNAPMESH_EVENT_TRUST_FILE,
+  };
+  if (!EventProof.configured(sources)) {
+    if (process.env.SNAPMESH_DEV_AUTH !== "1") {
+      throw new ConfigError([
+        "SNAPMESH_EVENT_SIGNING_KEYS: required (or SNAPMESH_EVENT_SIGNING_KEYS_FILE); see 'snapmesh keys events'",
+      ]);
+    }
+    log.warn("no SNAPMESH_EVENT_SIGNING_KEYS: signing facts with an ephemeral key no other service trusts (development only)");
+    return EventProof.ephemeral(name);
+  }
+  try {
+    return new EventProof(name, sources);
+  } catch (err) {
+    throw new ConfigError([`SNAPMESH_EVENT_SIGNING_KEYS/SNAPMESH_EVENT_TRUST: ${(err as Error).message}`]);
   }
 }
 

@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import { CloudEvent, type CloudEventV1, emitterFor, HTTP, Mode } from "cloudevents";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signedAs } from "../../../test/support/index.ts";
 import { openDatabase, subjectFor } from "../src/index.ts";
 import type { Service } from "../src/service.ts";
 import { NoteCreate, notesService } from "./fixture/notes.ts";
@@ -200,7 +201,7 @@ describe("malformed requests", () => {
 
 describe("exactly-once effects", () => {
   it("applies the same event once when it arrives over HTTP and again over JetStream", async () => {
-    const tick = { specversion: "1.0", id: "tick-dup-1", source: "/test/ticker", type: "test.tick", data: { n: 7 } };
+    const tick = signedAs("test", { id: "tick-dup-1", type: "test.tick", data: { n: 7 } });
     const res = await fetch(`${base}/`, { method: "POST", ...structured(tick) });
     expect(res.status).toBe(202);
     const again = await fetch(`${base}/`, { method: "POST", ...structured(tick) });
@@ -208,7 +209,7 @@ describe("exactly-once effects", () => {
     // The same event, now through the stream (a different Nats-Msg-Id so the stream itself does not drop it).
     const js = nc.jetstream();
     await js.publish(subjectFor(service.names, "test.tick"), new TextEncoder().encode(JSON.stringify(tick)), { msgID: "other" });
-    const marker = { ...tick, id: "tick-marker", data: { n: 8 } };
+    const marker = signedAs("test", { id: "tick-marker", type: "test.tick", data: { n: 8 } });
     await js.publish(subjectFor(service.names, "test.tick"), new TextEncoder().encode(JSON.stringify(marker)));
     await eventually(async () => {
       const { rows } = await service.db.query<{ n: number }>("SELECT n FROM notes.ticks WHERE n = 8");
@@ -262,9 +263,9 @@ describe("exactly-once effects", () => {
 describe("dead letters", () => {
   it("retries a failing handler with backoff, dead-letters it with the reason, and keeps other events flowing", async () => {
     const js = nc.jetstream();
-    const boom = { specversion: "1.0", id: "boom-1", source: "/test/boom", type: "test.boom", data: { n: 1 } };
+    const boom = signedAs("test", { id: "boom-1", type: "test.boom", data: { n: 1 } });
     await js.publish(subjectFor(service.names, "test.boom"), new TextEncoder().encode(JSON.stringify(boom)));
-    const tick = { specversion: "1.0", id: "tick-after-boom", source: "/test/ticker", type: "test.tick", data: { n: 99 } };
+    const tick = signedAs("test", { id: "tick-after-boom", type: "test.tick", data: { n: 99 } });
     await js.publish(subjectFor(service.names, "test.tick"), new TextEncoder().encode(JSON.stringify(tick)));
     await eventually(async () => (await service.db.query("SELECT 1 FROM notes.ticks WHERE n = 99")).rowCount === 1, "tick 99");
     const dead = await eventually(async () => {

@@ -6,6 +6,7 @@ import {
   isolatedEnv,
   listenOnLoopback,
   natsConnect,
+  signedAs,
   streamEvents,
   type TestIssuer,
   testIssuer,
@@ -62,7 +63,7 @@ const fact = (type: string, id: string, data: unknown) =>
   fetch(`${base}/`, {
     method: "POST",
     headers: { "content-type": "application/cloudevents+json" },
-    body: JSON.stringify({ specversion: "1.0", id, source: "/snapmesh/storage", type, data }),
+    body: JSON.stringify(signedAs("storage", { id, type, data })),
   });
 
 describe("likes", () => {
