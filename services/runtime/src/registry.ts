@@ -30,6 +30,8 @@ export interface HandlerContext {
   emit<D extends EventDef>(def: D, data: DataOf<D>, extras?: { subject?: string }): Promise<SnapEvent>;
   /** Runs once the transaction has committed (e.g. removing a blob whose metadata is gone); errors are logged. */
   afterCommit(fn: () => Promise<void> | void): void;
+  /** Runs if the transaction rolls back: undoes an effect made outside it (an object stored in another service). */
+  onRollback(fn: () => Promise<void> | void): void;
 }
 
 /** What a transaction opened outside a handler (a streamed upload, say) gets: the same effects, no inbox. */
@@ -200,8 +202,9 @@ export class Registry {
   ): Promise<T> {
     const log = opts.log ?? this.log;
     const after: Array<() => Promise<void> | void> = [];
+    const undo: Array<() => Promise<void> | void> = [];
     let emitted = false;
-    const result = await this.db().transaction(async (tx) => {
+    const transaction = this.db().transaction(async (tx) => {
       const ctx: EffectsContext = {
         tx,
         log,
@@ -229,8 +232,21 @@ export class Registry {
         afterCommit: (fn) => {
           after.push(fn);
         },
+        onRollback: (fn) => {
+          undo.push(fn);
+        },
       };
       return fn(ctx);
+    });
+    const result = await transaction.catch(async (err: unknown) => {
+      for (const fn of undo.reverse()) {
+        try {
+          await fn();
+        } catch (undoErr) {
+          log.error({ err: undoErr }, "rollback compensation failed");
+        }
+      }
+      throw err;
     });
     if (emitted) this.afterCommit();
     for (const fn of after) {

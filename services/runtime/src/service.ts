@@ -318,17 +318,31 @@ export function installShutdown(service: Service, timeoutMs: number): void {
 
 /**
  * A service's process entry: `main.js migrate` applies the migrations and exits (a Kubernetes Job or
- * init container); with no argument the service starts and stops gracefully on SIGTERM.
+ * init container), `main.js <task>` runs one of the service's tasks (a CronJob) and exits; with no
+ * argument the service starts and stops gracefully on SIGTERM.
  */
-export async function runService(service: Service, argv: string[] = process.argv.slice(2)): Promise<void> {
-  if (argv[0] === "migrate") {
+export async function runService(
+  service: Service,
+  argv: string[] = process.argv.slice(2),
+  tasks: Record<string, () => Promise<unknown>> = {},
+): Promise<void> {
+  const task = argv[0] === "migrate" ? () => service.migrate() : argv[0] ? tasks[argv[0]] : undefined;
+  if (argv[0] && !task) {
+    process.stderr.write(
+      `${service.opts.name}: unknown task '${argv[0]}' (one of: migrate${Object.keys(tasks)
+        .map((t) => `, ${t}`)
+        .join("")})\n`,
+    );
+    process.exit(64);
+  }
+  if (task) {
     try {
       await service.openDatabaseOnly();
-      await service.migrate();
+      await task();
       await service.db.close();
       process.exit(0);
     } catch (err) {
-      service.log.error({ err }, "migration failed");
+      service.log.error({ err, task: argv[0] }, "task failed");
       process.exit(1);
     }
   }

@@ -20,6 +20,8 @@ export const shareCodeConfigSchema = baseConfigSchema.extend({
     .int()
     .min(0)
     .default(7 * 24 * 3600),
+  /** Purge expired codes every N seconds while a replica runs (0: off; in a cluster the chart's CronJob runs `main purge`). */
+  SHARECODE_PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(0),
   WECHAT_API_BASE: z.url().default("https://api.weixin.qq.com"),
   WECHAT_APP_ID: z.string().optional(),
   WECHAT_APP_SECRET: z.string().optional(),

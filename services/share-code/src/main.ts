@@ -1,6 +1,5 @@
 import { fileURLToPath } from "node:url";
 import {
-  command,
   SharecodeCreate,
   SharecodeCreated,
   SharecodeExpire,
@@ -19,7 +18,6 @@ import {
   Service,
   tooLarge,
 } from "@snapmesh/runtime";
-import { z } from "zod";
 import { isCode, newCode, normaliseCode } from "./codes.js";
 import { type ShareCodeConfig, shareCodeConfigSchema } from "./config.js";
 import { renderQr, WechatCodeRenderer } from "./render.js";
@@ -28,14 +26,14 @@ import { expiryOf, findCode, insertCode, markImageGone, purgeExpired, scan } fro
 
 export { type ShareCodeConfig, shareCodeConfigSchema };
 
-/** What a Knative PingSource sends (`spec.data` is `{}`): treated as snapmesh.sharecode.expire. */
-const KnativePing = command("share-code", "dev.knative.sources.ping", "Knative PingSource tick", z.unknown());
-
 const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 const imageKeyOf = (code: string) => `sharecodes/${code}.png`;
 
 export function createShareCodeService(config: ShareCodeConfig): Service {
   const service = new Service({ name: "share-code", schema: "sharecode", migrations: MIGRATIONS, config });
+  const purge = async (ctx: Pick<HandlerContext, "tx">) => ({
+    purged: await purgeExpired(ctx.tx, config.SHARECODE_PURGE_GRACE_SECONDS),
+  });
   const storage = new StorageClient(config.SNAPMESH_STORAGE_URL, config.SHARECODE_STORAGE_TIMEOUT_MS);
   const egress = egressFromConfig(config, service.metrics);
   service.beforeClose(() => egress.close());
@@ -49,7 +47,8 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
       : undefined;
 
   // The row, the image in storage and the fact commit together or not at all: if storage or WeChat
-  // fails, the handler throws, the transaction rolls back and the caller gets a 503 (nothing half-written).
+  // fails, the handler throws, the transaction rolls back and the caller gets a 503; an image already
+  // stored is deleted again (its object.created is then followed by object.deleted).
   service.command(SharecodeCreate, async (data, ctx) => {
     const user = ctx.requireUser();
     const paramsBytes = Buffer.byteLength(JSON.stringify(data.params));
@@ -80,6 +79,7 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
         : await renderQr(config.SHARECODE_CONTENT_TEMPLATE.replace("{code}", code));
     const authorization = `Bearer ${user.token}`;
     await storage.put(authorization, imageKeyOf(code), png, `sharecode-image-${code}`);
+    ctx.onRollback(() => storage.delete(authorization, imageKeyOf(code)));
     const image = await storage.signUrl(
       authorization,
       imageKeyOf(code),
@@ -110,12 +110,9 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
     };
   });
 
-  const purge = async (ctx: HandlerContext) => ({ purged: await purgeExpired(ctx.tx, config.SHARECODE_PURGE_GRACE_SECONDS) });
-  service.command(SharecodeExpire, (_data, ctx) => purge(ctx));
-  // A Knative PingSource sends its own event type on the schedule: the same purge.
-  service.command(KnativePing, async (_data, ctx) => {
-    await purge(ctx);
-  });
+  // Only the mesh may ask for a purge (a signed event); the schedule runs in-process or as the chart's CronJob (`main purge`).
+  service.command(SharecodeExpire, async (_data, ctx) => purge(ctx), { internal: true });
+  startPurgeTimer(service, config.SHARECODE_PURGE_INTERVAL_SECONDS, purge);
 
   // A deleted image is not re-drawn (only its creator could store a new one): the code keeps resolving
   // and reports `imageStatus: "gone"`; the app can create a new code if it needs a picture.
@@ -128,6 +125,32 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
   return service;
 }
 
+/** Purges expired codes every `seconds` while a replica runs (0: off; the cluster uses the CronJob instead). */
+function startPurgeTimer(
+  service: Service,
+  seconds: number,
+  purge: (ctx: Pick<HandlerContext, "tx">) => Promise<{ purged: number }>,
+) {
+  if (seconds <= 0) return;
+  const timer = setInterval(() => {
+    service.registry
+      .withEffects({}, purge)
+      .then(({ purged }) => purged > 0 && service.log.info({ purged }, "expired share codes purged"))
+      .catch((err) => service.log.warn({ err: (err as Error).message }, "purge failed; will retry"));
+  }, seconds * 1000);
+  timer.unref();
+  service.beforeClose(() => clearInterval(timer));
+}
+
+/** `main purge`: one purge and exit (what the chart's CronJob runs). */
+export async function purgeOnce(service: Service, graceSeconds: number): Promise<number> {
+  return service.registry.withEffects({}, async (ctx) => purgeExpired(ctx.tx, graceSeconds));
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await runService(createShareCodeService(loadConfig(shareCodeConfigSchema)));
+  const config = loadConfig(shareCodeConfigSchema);
+  const service = createShareCodeService(config);
+  await runService(service, process.argv.slice(2), {
+    purge: async () => service.log.info({ purged: await purgeOnce(service, config.SHARECODE_PURGE_GRACE_SECONDS) }, "purged"),
+  });
 }

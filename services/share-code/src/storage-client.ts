@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type SnapEvent, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
+import { type SnapEvent, StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
 import { AppError, unavailable } from "@snapmesh/runtime";
 
 /** share-code's calls to the storage service: CloudEvent commands over HTTP, on behalf of the caller. */
@@ -16,6 +16,11 @@ export class StorageClient {
       { key, contentType: "image/png", data: png.toString("base64") },
       idempotencyId,
     );
+  }
+
+  /** Removes an image this service stored (compensation when the share code it belonged to rolls back). */
+  async delete(authorization: string, key: string): Promise<void> {
+    await this.command(authorization, StorageObjectDelete.type, { key }, randomUUID());
   }
 
   async signUrl(authorization: string, key: string, ttlSeconds: number): Promise<{ url: string; expiresAt: string }> {

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeWechat, fakeWechat } from "../../../test/support/fakes/wechat.ts";
@@ -9,6 +11,7 @@ import {
   listenOnLoopback,
   natsConnect,
   scratchDir,
+  signedAs,
   streamEvents,
   type TestIssuer,
   testIssuer,
@@ -127,21 +130,34 @@ describe("share-code", () => {
     const purge = await fetch(`${base}/`, {
       method: "POST",
       headers: { "content-type": "application/cloudevents+json" },
-      body: JSON.stringify({
-        specversion: "1.0",
-        id: "ping-1",
-        source: "/knative/pingsource",
-        type: "snapmesh.sharecode.expire",
-        data: {},
-      }),
+      body: JSON.stringify(signedAs("test", { id: "expire-1", type: "snapmesh.sharecode.expire", data: {} })),
     });
     expect(((await purge.json()) as { data: { purged: number } }).data.purged).toBeGreaterThanOrEqual(1);
     expect((await fetch(`${base}/v1/share-codes/${made.code}`)).status).toBe(404);
   });
 
-  it("treats a Knative PingSource tick as the expire command", async () => {
+  it("refuses an anonymous expire command and a PingSource tick: only the mesh may purge", async () => {
     const made = (await (await create(base, { page: "pages/p", params: {}, ttlSeconds: 60 })).json()) as { code: string };
     await service.db.query("UPDATE sharecode.codes SET expires_at = now() - interval '1 second' WHERE code = $1", [made.code]);
+    const anonymous = await fetch(`${base}/`, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify({
+        specversion: "1.0",
+        id: "anon-1",
+        source: "/snapmesh/share-code",
+        type: "snapmesh.sharecode.expire",
+        data: {},
+      }),
+    });
+    expect(anonymous.status).toBe(401);
+    expect(await code(anonymous)).toBe("event_unsigned");
+    const withToken = await fetch(`${base}/`, {
+      method: "POST",
+      headers: { ...(await headers()), "content-type": "application/cloudevents+json" },
+      body: JSON.stringify({ specversion: "1.0", id: "user-1", source: "/app", type: "snapmesh.sharecode.expire", data: {} }),
+    });
+    expect(withToken.status).toBe(401);
     const ping = await fetch(`${base}/`, {
       method: "POST",
       headers: {
@@ -153,8 +169,17 @@ describe("share-code", () => {
       },
       body: "{}",
     });
-    expect(ping.status).toBe(202);
-    expect((await fetch(`${base}/v1/share-codes/${made.code}`)).status).toBe(404);
+    expect(ping.status).toBe(400);
+    expect((await fetch(`${base}/v1/share-codes/${made.code}`)).status).toBe(410);
+  });
+
+  it("purges expired codes on its own timer when SHARECODE_PURGE_INTERVAL_SECONDS is set", async () => {
+    const timed = await startShareCode({ SHARECODE_PURGE_INTERVAL_SECONDS: "1" });
+    const made = (await (await create(timed.base, { page: "pages/p", params: {}, ttlSeconds: 60 })).json()) as { code: string };
+    await timed.service.db.query("UPDATE sharecode.codes SET expires_at = now() - interval '1 second' WHERE code = $1", [
+      made.code,
+    ]);
+    await eventually(async () => (await fetch(`${timed.base}/v1/share-codes/${made.code}`)).status === 404, "the purge");
   });
 
   it("refuses payloads that are too large or not a JSON object", async () => {
@@ -217,5 +242,50 @@ describe("share-code without storage", () => {
     expect(rows.rowCount).toBe(0);
     const outbox = await service.db.query("SELECT 1 FROM sharecode.outbox");
     expect(outbox.rowCount).toBe(0);
+  });
+});
+
+describe("share-code when storage fails after storing the image", () => {
+  it("deletes the stored image again, so nothing is left behind (together or not at all)", async () => {
+    // An honest HTTP hop in front of the real storage that stores images but refuses to sign URLs.
+    const hop = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks);
+      if (body.toString().includes('"snapmesh.storage.url.sign"')) {
+        res.writeHead(503, { "content-type": "application/json" }).end('{"error":{"code":"unavailable","message":"down"}}');
+        return;
+      }
+      const upstream = await fetch(`${storageUrl}${req.url}`, {
+        method: req.method ?? "POST",
+        headers: Object.fromEntries(
+          Object.entries(req.headers).filter(([k]) => k !== "host" && k !== "content-length"),
+        ) as Record<string, string>,
+        body,
+      });
+      res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
+      res.end(Buffer.from(await upstream.arrayBuffer()));
+    });
+    await new Promise<void>((r) => hop.listen(0, "127.0.0.1", r));
+    try {
+      const { service, base } = await startShareCode({
+        SNAPMESH_STORAGE_URL: `http://127.0.0.1:${(hop.address() as AddressInfo).port}`,
+      });
+      const live = async () =>
+        (await storage.db.query("SELECT key FROM storage.objects WHERE owner = 'orphan-check' AND deleted_at IS NULL")).rowCount;
+      const res = await fetch(`${base}/v1/share-codes`, {
+        method: "POST",
+        headers: await headers("orphan-check"),
+        body: JSON.stringify({ page: "pages/p", params: {} }),
+      });
+      expect(res.status).toBe(503);
+      expect((await service.db.query("SELECT 1 FROM sharecode.codes")).rowCount).toBe(0);
+      expect((await service.db.query("SELECT 1 FROM sharecode.outbox")).rowCount).toBe(0);
+      const stored = await storage.db.query("SELECT key FROM storage.objects WHERE owner = 'orphan-check'");
+      expect(stored.rowCount).toBe(1);
+      expect(await live()).toBe(0);
+    } finally {
+      hop.close();
+    }
   });
 });
