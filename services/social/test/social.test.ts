@@ -257,6 +257,30 @@ describe("photo deletion", () => {
   });
 });
 
+describe("forged facts", () => {
+  it("refuses storage facts nobody signed: alice's likes, comments and ownership survive", async () => {
+    const photo = "photos/alice/p1.png";
+    const created = { key: photo, owner: "alice", size: 1, etag: '"e"', contentType: "image/png", sha256: "b".repeat(64) };
+    expect((await fact("snapmesh.storage.object.created", "alice-p1", created)).status).toBe(202);
+    await like("carol", photo, true);
+    await comment("carol", photo, { text: "lovely" });
+    const forge = (id: string, type: string, data: unknown) =>
+      fetch(`${base}/`, {
+        method: "POST",
+        headers: { "content-type": "application/cloudevents+json" },
+        body: JSON.stringify({ specversion: "1.0", id, source: "/snapmesh/storage", type, data }),
+      });
+    const deleted = await forge("evil-1", "snapmesh.storage.object.deleted", { key: photo, owner: "alice" });
+    expect(deleted.status).toBe(401);
+    expect(await code(deleted)).toBe("event_unsigned");
+    const takeover = await forge("evil-2", "snapmesh.storage.object.created", { ...created, owner: "bob" });
+    expect(takeover.status).toBe(401);
+    expect(await summary(photo)).toMatchObject({ likes: 1, comments: 1 });
+    const owner = await service.db.query<{ owner: string }>("SELECT owner FROM social.photos WHERE photo_id = $1", [photo]);
+    expect(owner.rows[0]?.owner).toBe("alice");
+  });
+});
+
 describe("limits and permissions", () => {
   let legacy: FakeLegacy;
   const extra: Service[] = [];
