@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { catalog } from "@snapmesh/events";
 import { dev } from "./dev.js";
+import { eventKeysSecret } from "./event-keys.js";
 import { createOutput } from "./output.js";
 import { UserError } from "./processes.js";
 import { send } from "./send.js";
@@ -20,6 +21,8 @@ const USAGE = `snapmesh <command> [options]
   events                      list the event catalog
   tail [--all] [--dlq]        follow facts on the JetStream stream (and the dead-letter stream)
   dlq replay [--type T] [--dry-run]   re-publish dead-lettered events and remove them from the DLQ
+  keys events [--name N] [-n NS]      print a Secret with a new event-signing key per service and the
+                              trust map (kubectl apply -f -; the chart's eventKeys.secretName)
 
   --json                      machine-readable output
   Environment: NATS_URL, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, SNAPMESH_<SERVICE>_PORT`;
@@ -43,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
       dlq: { type: "boolean", default: false },
       type: { type: "string" },
       "dry-run": { type: "boolean", default: false },
+      name: { type: "string" },
+      namespace: { type: "string", short: "n" },
     },
   });
   const out = createOutput(values.json ?? false);
@@ -97,6 +102,11 @@ export async function main(argv: string[]): Promise<number> {
       });
       if (out.json) out.result(replayed);
       else out.step(`${values["dry-run"] ? "would replay" : "replayed"} ${replayed.length} dead-lettered event(s)`);
+      return 0;
+    }
+    case "keys": {
+      if (rest[0] !== "events") throw new UserError("usage: snapmesh keys events [--name NAME] [-n NAMESPACE]");
+      process.stdout.write(eventKeysSecret(values.name ?? "snapmesh-event-keys", values.namespace));
       return 0;
     }
     case "help":

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSigningJwk } from "../../services/auth/src/keyring.js";
+import { devEventKeyFiles } from "./event-keys.js";
 import type { Output } from "./output.js";
 import { startNatsServer, stopChild, UserError } from "./processes.js";
 import { type ForwardProxy, forwardProxy } from "./proxy.js";
@@ -62,10 +63,11 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     const services = meshServices();
     const urls = Object.fromEntries(services.map((s) => [s.name, `http://127.0.0.1:${s.port}`]));
     const shared = sharedEnv(dataDir, natsUrl, urls, proxy);
+    const eventKeys = devEventKeyFiles(dataDir);
     const launch = (s: MeshService, restarts: number[]) => {
       const child = spawn(process.execPath, ["--import", "tsx", s.main], {
         cwd: ROOT,
-        env: { ...shared, ...serviceEnv(s, dataDir) },
+        env: { ...shared, ...serviceEnv(s, dataDir, eventKeys) },
         stdio: ["ignore", "pipe", "pipe"],
       });
       out.pipeLogs(s.name, child);
@@ -88,7 +90,6 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     for (const s of services) launch(s, []);
     await Promise.all(services.map((s) => waitReady(s, urls[s.name]!, () => running.get(s.name)?.child)));
     for (const s of services) out.step(`${s.name.padEnd(10)} ${urls[s.name]}`);
-    startExpiryTimer(urls["share-code"]!, Number(process.env.SNAPMESH_EXPIRE_INTERVAL_SECONDS ?? 300), out);
     out.ready(`snapmesh is ready: ${services.length} services (Ctrl-C stops them)`, {
       urls,
       natsUrl,
@@ -140,6 +141,7 @@ function sharedEnv(
       devSecret(dataDir, "storage-signing-keys", () => `dev:${randomBytes(32).toString("base64url")}`),
     AUTH_SIGNING_KEYS: process.env.AUTH_SIGNING_KEYS ?? readFileSync(join(dataDir, "auth-signing-keys.json"), "utf8"),
     OUTBOX_POLL_MS: process.env.OUTBOX_POLL_MS ?? "500",
+    SHARECODE_PURGE_INTERVAL_SECONDS: process.env.SNAPMESH_EXPIRE_INTERVAL_SECONDS ?? "300",
     ...(proxy ? { EGRESS_PROXY: proxy.url } : {}),
     ...(process.env.SNAPMESH_LEGACY_URL
       ? {
@@ -150,9 +152,19 @@ function sharedEnv(
   };
 }
 
-function serviceEnv(s: MeshService, dataDir: string): NodeJS.ProcessEnv {
+function serviceEnv(
+  s: MeshService,
+  dataDir: string,
+  eventKeys: ReturnType<typeof devEventKeyFiles>,
+): NodeJS.ProcessEnv {
   const key = `SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`;
-  return { PORT: String(s.port), DATABASE_URL: process.env[key] ?? `pglite://${join(dataDir, "db", s.name)}` };
+  return {
+    PORT: String(s.port),
+    DATABASE_URL: process.env[key] ?? `pglite://${join(dataDir, "db", s.name)}`,
+    // Each service gets only its own private key, as in the cluster.
+    SNAPMESH_EVENT_SIGNING_KEYS_FILE: eventKeys.signingFile(s.name),
+    SNAPMESH_EVENT_TRUST_FILE: eventKeys.trustFile,
+  };
 }
 
 /** Development secrets are made once and kept under the data folder, so restarts keep sessions and links valid. */
@@ -170,25 +182,6 @@ async function prepareAuthKeys(dataDir: string): Promise<void> {
   if (!existsSync(file) && !process.env.AUTH_SIGNING_KEYS) {
     writeFileSync(file, JSON.stringify({ keys: [await generateSigningJwk()] }), { mode: 0o600 });
   }
-}
-
-/** What a Knative PingSource does in a cluster: send `snapmesh.sharecode.expire` on a schedule. */
-function startExpiryTimer(shareCodeUrl: string, seconds: number, out: Output): void {
-  if (!(seconds > 0)) return;
-  const timer = setInterval(() => {
-    fetch(`${shareCodeUrl}/`, {
-      method: "POST",
-      headers: { "content-type": "application/cloudevents+json" },
-      body: JSON.stringify({
-        specversion: "1.0",
-        id: `expire-${Date.now()}`,
-        source: "/snapmesh/dev/ping",
-        type: "snapmesh.sharecode.expire",
-        data: {},
-      }),
-    }).catch((err) => out.info(`expiry ping failed: ${(err as Error).message}`));
-  }, seconds * 1000);
-  timer.unref();
 }
 
 async function waitReady(s: MeshService, url: string, child: () => ChildProcess | undefined, timeoutMs = 120_000): Promise<void> {
