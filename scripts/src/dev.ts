@@ -152,11 +152,7 @@ function sharedEnv(
   };
 }
 
-function serviceEnv(
-  s: MeshService,
-  dataDir: string,
-  eventKeys: ReturnType<typeof devEventKeyFiles>,
-): NodeJS.ProcessEnv {
+function serviceEnv(s: MeshService, dataDir: string, eventKeys: ReturnType<typeof devEventKeyFiles>): NodeJS.ProcessEnv {
   const key = `SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`;
   return {
     PORT: String(s.port),

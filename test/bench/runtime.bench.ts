@@ -9,6 +9,7 @@ import { z } from "zod";
 import { fact } from "../../services/events/src/define.ts";
 import { baseConfigSchema, fromNatsMessage, parseConfig, Service, subjectFor } from "../../services/runtime/src/index.ts";
 import { NoteCreate, notesService } from "../../services/runtime/test/fixture/notes.ts";
+import { signedAs, testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { fmt, row, summary, throughput } from "./stats.ts";
@@ -26,6 +27,7 @@ export async function runtimeBench(natsUrl: string, databaseUrl: string): Promis
     EVENTS_STREAM: uniqueName("BENCH"),
     EVENTS_SUBJECT_PREFIX: uniqueName("bench").toLowerCase(),
     OUTBOX_POLL_MS: "50",
+    ...testEventKeysEnv(),
   };
   const service = notesService(parseConfig(baseConfigSchema, env));
   const server = await service.start({ host: "127.0.0.1" });
@@ -109,6 +111,7 @@ async function factLatency(natsUrl: string, databaseUrl: string): Promise<void> 
     EVENTS_STREAM: uniqueName("BENCHL"),
     EVENTS_SUBJECT_PREFIX: uniqueName("benchl").toLowerCase(),
     OUTBOX_POLL_MS: "1000",
+    ...testEventKeysEnv(),
   };
   const service = new Service({ name: "bench", schema: "bench", config: parseConfig(baseConfigSchema, env) });
   service.on(Ping, async (d, ctx) => {
@@ -126,7 +129,7 @@ async function factLatency(natsUrl: string, databaseUrl: string): Promise<void> 
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
     const done = new Promise<void>((r) => pending.set(i, r));
-    const ev = { specversion: "1.0", id: `ping-${i}`, source: "/bench", type: Ping.type, data: { n: i } };
+    const ev = signedAs("test", { id: `ping-${i}`, type: Ping.type, data: { n: i } });
     await js.publish(subjectFor(service.names, Ping.type), new TextEncoder().encode(JSON.stringify(ev)), { msgID: ev.id });
     await done;
     samples.push(performance.now() - t0);

@@ -5,6 +5,7 @@ import pg from "pg";
 import { Agent, request } from "undici";
 import { parseConfig } from "../../services/runtime/src/index.ts";
 import { createSocialService, socialConfigSchema } from "../../services/social/src/main.ts";
+import { testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { testIssuer } from "../support/tokens.ts";
@@ -24,6 +25,7 @@ export async function socialBench(natsUrl: string, databaseUrl: string): Promise
       NATS_URL: natsUrl,
       EVENTS_STREAM: uniqueName("BENCHSO"),
       EVENTS_SUBJECT_PREFIX: uniqueName("benchso").toLowerCase(),
+      ...testEventKeysEnv(),
       SOCIAL_LIKE_LIMIT_PER_MINUTE: "100000000",
     }),
   );

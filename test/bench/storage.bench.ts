@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Agent, request } from "undici";
 import { parseConfig } from "../../services/runtime/src/index.ts";
 import { createStorageService, storageConfigSchema } from "../../services/storage/src/main.ts";
+import { testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";
 import { freshDatabase } from "../support/postgres.ts";
 import { testIssuer } from "../support/tokens.ts";
@@ -29,6 +30,7 @@ export async function storageBench(natsUrl: string, databaseUrl: string): Promis
       NATS_URL: natsUrl,
       EVENTS_STREAM: uniqueName("BENCHS"),
       EVENTS_SUBJECT_PREFIX: uniqueName("benchs").toLowerCase(),
+      ...testEventKeysEnv(),
       STORAGE_DIR: dir,
       STORAGE_SIGNING_KEYS: `b:${randomBytes(32).toString("hex")}`,
     }),

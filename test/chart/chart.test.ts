@@ -113,6 +113,41 @@ describe("helm chart", () => {
     expect(env.SNAPMESH_JWKS_URL).toBe("http://photos-snapmesh-auth.photos.svc.cluster.local/.well-known/jwks.json");
   });
 
+  it("gives each service only its own event key, makes no anonymous purge door, and hides what is not public", () => {
+    const objects = render(["services.storage.public=false"]);
+    type Ksvc = K8sObject & {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        template: {
+          spec: {
+            containers: Array<{ env: Array<{ name: string; value?: string }> }>;
+            volumes: Array<{ name: string; secret: { secretName: string; items?: Array<{ key: string; path: string }> } }>;
+          };
+        };
+      };
+    };
+    const ksvcs = objects.filter((o) => o.apiVersion.startsWith("serving")) as Ksvc[];
+    for (const k of ksvcs) {
+      const name = k.metadata.name.replace("photos-snapmesh-", "");
+      const volume = k.spec.template.spec.volumes.find((v) => v.name === "event-keys")!;
+      expect(volume.secret.secretName).toBe("snapmesh-event-keys");
+      expect(volume.secret.items).toEqual([
+        { key: `${name}.json`, path: "signing.json" },
+        { key: "trust.json", path: "trust.json" },
+      ]);
+      const env = Object.fromEntries(k.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+      expect(env.SNAPMESH_EVENT_SIGNING_KEYS_FILE).toBe("/var/run/snapmesh/event-keys/signing.json");
+      const visibility = k.metadata.labels["networking.knative.dev/visibility"];
+      expect(visibility, name).toBe(name === "storage" ? "cluster-local" : undefined);
+    }
+    expect(objects.some((o) => o.kind === "PingSource")).toBe(false);
+    const purge = objects.find((o) => o.kind === "CronJob") as K8sObject & {
+      spec: { schedule: string; jobTemplate: { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } } };
+    };
+    expect(purge.spec.schedule).toBe("*/15 * * * *");
+    expect(purge.spec.jobTemplate.spec.template.spec.containers[0]!.args).toEqual(["purge"]);
+  });
+
   it("makes exactly the Triggers the services' subscription declarations call for", async () => {
     expect(readFileSync(SUBSCRIPTIONS_FILE, "utf8"), "files/subscriptions.yaml is stale: run `npm run chart:subscriptions`").toBe(
       await renderSubscriptions(),

@@ -208,11 +208,6 @@ export class EventProof {
     this.reload();
   }
 
-  /** A fresh key pair for runs without configured keys (development only): nobody else can verify it. */
-  static ephemeral(service: string): EventProof {
-    return new EventProof(service, { signingKeys: JSON.stringify({ keys: [generateEventKey()] }) });
-  }
-
   static configured(sources: EventProofSources): boolean {
     return Boolean(sources.signingKeys || sources.signingKeysFile);
   }

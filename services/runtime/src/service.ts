@@ -73,12 +73,7 @@ export class Service {
       ready: () => this.isReady(),
       draining: () => this.draining,
     });
-    this.registry.proof = eventProof(opts.name, config, this.log);
-    this.onStop.push(
-      this.registry.proof.watch(config.SNAPMESH_EVENT_KEYS_RELOAD_SECONDS, (err) =>
-        this.log.error({ err: err.message }, "could not reload the event keys; keeping the current ones"),
-      ),
-    );
+    this.registry.proof = eventProof(opts.name, config);
     const refused = new Counter({
       name: "snapmesh_events_refused_total",
       help: "Events refused because their producer was not proven (reason: unsigned, producer_unknown, signature_invalid, …)",
@@ -163,6 +158,18 @@ export class Service {
   /** Opens the database (migrating it), connects NATS when used, starts the relay and consumers, listens. */
   async start(options: { port?: number; host?: string } = {}): Promise<Server> {
     const { config } = this.opts;
+    const proof = this.registry.proof;
+    // Tasks (migrate, purge) need no keys; a serving service cannot prove its facts without them.
+    if (!proof) {
+      throw new ConfigError([
+        "SNAPMESH_EVENT_SIGNING_KEYS: required (or SNAPMESH_EVENT_SIGNING_KEYS_FILE); see 'snapmesh keys events'",
+      ]);
+    }
+    this.onStop.push(
+      proof.watch(config.SNAPMESH_EVENT_KEYS_RELOAD_SECONDS, (err) =>
+        this.log.error({ err: err.message }, "could not reload the event keys; keeping the current ones"),
+      ),
+    );
     await this.openDatabaseOnly();
     if (config.MIGRATE_ON_START === "1") await this.migrate();
     const needsNats =
@@ -248,27 +255,15 @@ export class Service {
   }
 }
 
-/**
- * The service's event keys from config. Without keys a development run (SNAPMESH_DEV_AUTH=1) gets an
- * ephemeral key that only it trusts; anywhere else a service without keys cannot prove its facts and
- * must not start.
- */
-function eventProof(name: string, config: BaseConfig, log: Logger): EventProof {
+/** The service's event keys from config; without any, start() refuses (tasks such as migrate still run). */
+function eventProof(name: string, config: BaseConfig): EventProof | undefined {
   const sources = {
     signingKeys: config.SNAPMESH_EVENT_SIGNING_KEYS,
     signingKeysFile: config.SNAPMESH_EVENT_SIGNING_KEYS_FILE,
     trust: config.SNAPMESH_EVENT_TRUST,
     trustFile: config.SNAPMESH_EVENT_TRUST_FILE,
   };
-  if (!EventProof.configured(sources)) {
-    if (process.env.SNAPMESH_DEV_AUTH !== "1") {
-      throw new ConfigError([
-        "SNAPMESH_EVENT_SIGNING_KEYS: required (or SNAPMESH_EVENT_SIGNING_KEYS_FILE); see 'snapmesh keys events'",
-      ]);
-    }
-    log.warn("no SNAPMESH_EVENT_SIGNING_KEYS: signing facts with an ephemeral key no other service trusts (development only)");
-    return EventProof.ephemeral(name);
-  }
+  if (!EventProof.configured(sources)) return undefined;
   try {
     return new EventProof(name, sources);
   } catch (err) {
@@ -350,6 +345,10 @@ export async function runService(
   try {
     await service.start();
   } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
     service.log.fatal({ err: (err as Error).message }, "could not start");
     process.exit(1);
   }

@@ -174,3 +174,14 @@ describe("a service refuses facts whose producer is not proven, on every door", 
     expect(verifier.verify(fact)).toBe("notes");
   });
 });
+
+describe("a service without event keys", () => {
+  it("refuses to start (it could not prove its facts), while tasks such as migrate still run", async () => {
+    const config = await isolatedConfig({ SNAPMESH_EVENT_SIGNING_KEYS: "", SNAPMESH_EVENT_TRUST: "" });
+    const service = notesService(config);
+    await expect(service.start({ host: "127.0.0.1" })).rejects.toThrow(/SNAPMESH_EVENT_SIGNING_KEYS: required/);
+    await service.openDatabaseOnly();
+    expect(await service.migrate()).toContain("001_notes");
+    await service.db.close();
+  });
+});
