@@ -15,6 +15,10 @@ export function renderCatalog(defs: readonly EventDef[] = catalog): string {
     "reply event. Facts are published through the outbox to the JetStream stream (or `K_SINK`) after the change",
     "commits. Every event has `source` = `/snapmesh/<service>` when snapmesh makes it.",
     "",
+    "Facts carry their producer's signature in the `dssematerial` attribute (the CloudEvents verifiability",
+    "extension: a DSSE envelope, Ed25519). A service applies a fact only when it is signed by a key it trusts for",
+    "the producer the `source` names; an unsigned fact gets 401 `event_unsigned`, a forged one 403.",
+    "",
     "| type | kind | service | description |",
     "|---|---|---|---|",
     ...defs.map(

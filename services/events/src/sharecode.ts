@@ -78,7 +78,7 @@ export const SharecodeExpired = reply(
 export const SharecodeExpire = command(
   "share-code",
   "snapmesh.sharecode.expire",
-  "Purge expired codes (sent on a schedule by a PingSource, or the local runner).",
+  "Purge expired codes. Internal: accepted only signed by a mesh service; the schedule runs in share-code or as the chart's CronJob (`main purge`).",
   z.object({}).loose(),
   SharecodeExpired,
 );
