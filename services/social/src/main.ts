@@ -115,11 +115,14 @@ export function createSocialService(config: SocialConfig): Service {
     return fact;
   });
 
+  // Owners never change once recorded: a fact naming another owner for a known photo is logged, not applied.
   service.on(StorageObjectCreated, async (data, ctx) => {
-    await recordPhoto(ctx.tx, data.key, data.owner);
+    if (!(await recordPhoto(ctx.tx, data.key, data.owner)))
+      ctx.log.warn({ photoId: data.key, claimed: data.owner }, "photo owner mismatch: fact ignored");
   });
   service.on(StorageObjectDeleted, async (data, ctx) => {
-    await forgetPhoto(ctx.tx, data.key);
+    if (!(await forgetPhoto(ctx.tx, data.key, data.owner)))
+      ctx.log.warn({ photoId: data.key, claimed: data.owner }, "photo owner mismatch: fact ignored");
   });
 
   const photoParam = (req: Request) => String(req.params.photoId);

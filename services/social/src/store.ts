@@ -101,18 +101,30 @@ export async function photoOwner(db: Queryable, photoId: string): Promise<string
   return rows[0]?.owner;
 }
 
-export async function recordPhoto(tx: Queryable, photoId: string, owner: string): Promise<void> {
-  await tx.query(
+/**
+ * Records `owner` as the photo's owner. An owner never changes once recorded: a fact naming someone else
+ * for a known photo (deleted or not) changes nothing and answers false. The same owner's re-upload revives
+ * a deleted photo.
+ */
+export async function recordPhoto(tx: Queryable, photoId: string, owner: string): Promise<boolean> {
+  const { rowCount } = await tx.query(
     `INSERT INTO social.photos (photo_id, owner) VALUES ($1, $2)
-     ON CONFLICT (photo_id) DO UPDATE SET owner = $2, deleted_at = NULL`,
+     ON CONFLICT (photo_id) DO UPDATE SET deleted_at = NULL WHERE social.photos.owner = $2`,
     [photoId, owner],
   );
+  return rowCount > 0;
 }
 
-/** A deleted photo takes its likes, comments and counters with it; safe to run twice. */
-export async function forgetPhoto(tx: Queryable, photoId: string): Promise<void> {
+/**
+ * A deleted photo takes its likes, comments and counters with it; safe to run twice. A fact naming
+ * someone other than the recorded owner changes nothing and answers false.
+ */
+export async function forgetPhoto(tx: Queryable, photoId: string, owner: string): Promise<boolean> {
+  const { rows } = await tx.query<{ owner: string }>("SELECT owner FROM social.photos WHERE photo_id = $1 FOR UPDATE", [photoId]);
+  if (rows[0] && rows[0].owner !== owner) return false;
   await tx.query("DELETE FROM social.likes WHERE photo_id = $1", [photoId]);
   await tx.query("DELETE FROM social.comments WHERE photo_id = $1", [photoId]);
   await tx.query("DELETE FROM social.counters WHERE photo_id = $1", [photoId]);
   await tx.query("UPDATE social.photos SET deleted_at = now() WHERE photo_id = $1 AND deleted_at IS NULL", [photoId]);
+  return true;
 }

@@ -281,6 +281,48 @@ describe("forged facts", () => {
   });
 });
 
+describe("photo ownership", () => {
+  const created = (id: string, key: string, owner: string) =>
+    fact("snapmesh.storage.object.created", id, {
+      key,
+      owner,
+      size: 1,
+      etag: '"e"',
+      contentType: "image/jpeg",
+      sha256: "b".repeat(64),
+    });
+  const deleteComment = async (user: string, id: string) =>
+    fetch(`${base}/v1/comments/${id}`, { method: "DELETE", headers: await as(user) });
+
+  it("never changes a recorded owner: a fact naming someone else for a known photo is ignored", async () => {
+    const photo = "album42-photo7";
+    expect((await created("own-vera-1", photo, "vera")).status).toBe(202);
+    const c1 = (await (await comment("pete", photo, { text: "lovely" })).json()) as { id: string };
+    expect((await created("own-mallory-1", photo, "mallory")).status).toBe(202);
+    expect((await deleteComment("mallory", c1.id)).status).toBe(403);
+    // Also after the photo was deleted: a later upload fact by someone else does not make them the owner.
+    expect((await fact("snapmesh.storage.object.deleted", "own-vera-del", { key: photo, owner: "vera" })).status).toBe(202);
+    expect((await created("own-mallory-2", photo, "mallory")).status).toBe(202);
+    const c2 = (await (await comment("pete", photo, { text: "again" })).json()) as { id: string };
+    expect((await deleteComment("mallory", c2.id)).status).toBe(403);
+    const owner = await service.db.query<{ owner: string }>("SELECT owner FROM social.photos WHERE photo_id = $1", [photo]);
+    expect(owner.rows[0]!.owner).toBe("vera");
+    expect((await created("own-vera-2", photo, "vera")).status).toBe(202);
+    expect((await deleteComment("vera", c2.id)).status).toBe(200);
+  });
+
+  it("keeps a photo's likes and comments when a delete fact names someone other than its owner", async () => {
+    const photo = "photos/wendy/1.jpg";
+    expect((await created("own-wendy-1", photo, "wendy")).status).toBe(202);
+    await like("fan", photo, true);
+    await comment("fan", photo, { text: "wow" });
+    expect((await fact("snapmesh.storage.object.deleted", "own-wendy-x", { key: photo, owner: "mallory" })).status).toBe(202);
+    expect(await summary(photo)).toMatchObject({ likes: 1, comments: 1 });
+    expect((await fact("snapmesh.storage.object.deleted", "own-wendy-del", { key: photo, owner: "wendy" })).status).toBe(202);
+    expect(await summary(photo)).toMatchObject({ likes: 0, comments: 0 });
+  });
+});
+
 describe("limits and permissions", () => {
   let legacy: FakeLegacy;
   const extra: Service[] = [];

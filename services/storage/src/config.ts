@@ -36,5 +36,14 @@ export const storageConfigSchema = baseConfigSchema.extend({
     .default(7 * 24 * 3600),
   /** Base of temporary URLs (a CDN or ingress host); default: this service's own address. */
   STORAGE_PUBLIC_URL: z.url().optional(),
+  /** `1`: sign URLs for others' objects when auth allows `read` on `object:<key>` (else only one's own objects). */
+  STORAGE_PERMISSION_CHECK: z.enum(["0", "1"]).default("0"),
+  SNAPMESH_AUTH_URL: z.url().optional(),
+  STORAGE_PERMISSION_TIMEOUT_MS: z.coerce.number().int().min(1).default(3000),
+  /** Streamed uploads in progress at once, per user (429) and in all (503): each holds a socket and a blob. */
+  STORAGE_MAX_CONCURRENT_UPLOADS_PER_USER: z.coerce.number().int().min(1).default(4),
+  STORAGE_MAX_CONCURRENT_UPLOADS: z.coerce.number().int().min(1).default(128),
+  /** A streamed upload whose body sends nothing for this long is aborted (408) and its partial blob removed. */
+  STORAGE_UPLOAD_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1).default(30_000),
 });
 export type StorageConfig = z.infer<typeof storageConfigSchema>;

@@ -1,4 +1,4 @@
-import { AppError, type Database, forbidden, notFound } from "@snapmesh/runtime";
+import { AppError, type Database, forbidden, gone, notFound } from "@snapmesh/runtime";
 import type { Request, Response } from "express";
 import { type BlobBackend, BlobNotFound } from "./backends/backend.js";
 import { type SigningKey, verify } from "./signing.js";
@@ -7,7 +7,8 @@ import { liveObject } from "./store.js";
 type Range = { start: number; end: number };
 
 /**
- * `GET|HEAD /v1/objects/{key}?expires=&kid=&sig=`: the signature is checked in constant time; then
+ * `GET|HEAD /v1/objects/{key}?v=&expires=&kid=&sig=`: the signature is checked in constant time, and the
+ * object's bytes must still be the ones the URL was signed for (`v`, their sha256: 410 otherwise); then
  * CDN-friendly delivery (ETag, If-None-Match -> 304, one byte range -> 206 / 416, Cache-Control bounded
  * by the URL's remaining life).
  */
@@ -21,10 +22,13 @@ export function downloadHandler(deps: {
     const key = deps.keyParam(req);
     const now = Math.floor(Date.now() / 1000);
     const q = req.query as Record<string, string | undefined>;
-    const verdict = verify(deps.keys, "GET", key, { expires: q.expires, kid: q.kid, sig: q.sig }, now);
+    const verdict = verify(deps.keys, "GET", key, { expires: q.expires, kid: q.kid, sig: q.sig, v: q.v }, now);
     if (!verdict.ok) throw forbidden(reasonText[verdict.code], verdict.code);
     const obj = await liveObject(deps.db(), key);
     if (!obj) throw notFound(`no object '${key}'`, "object_not_found");
+    if (obj.sha256 !== verdict.sha256) {
+      throw gone(`object '${key}' was replaced since this URL was issued; ask for a new one`, "object_changed");
+    }
 
     const maxAge = Math.max(0, Number(q.expires) - now);
     res.setHeader("etag", obj.etag);
@@ -70,7 +74,7 @@ const reasonText = {
   url_expired: "the temporary URL has expired",
   signature_invalid: "the temporary URL's signature is not valid",
   unknown_key: "the temporary URL was signed with an unknown key",
-  url_incomplete: "the temporary URL needs expires and sig parameters",
+  url_incomplete: "the temporary URL needs v, expires and sig parameters",
 } as const;
 
 function matches(ifNoneMatch: string | undefined, etag: string): boolean {

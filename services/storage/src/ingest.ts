@@ -14,6 +14,8 @@ export interface Ingested {
 export interface IngestLimits {
   maxBytes: number;
   allowedTypes: string[];
+  /** A body that sends nothing for this long is aborted with 408 (streamed uploads). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export async function ingest(
   body.once("error", (err) => inspector.destroy(err));
   // A refused body surfaces as backend.put's rejection (and inspector.failure), never as an unhandled 'error'.
   inspector.on("error", () => {});
+  const stopWatching = limits.idleTimeoutMs ? watchIdle(body, limits.idleTimeoutMs, inspector) : () => {};
   try {
     const stored = await backend.put(blob, source, inspector.contentType ?? declaredType ?? "application/octet-stream");
     if (inspector.bytes === 0) throw badRequest("empty_body", "the object is empty");
@@ -41,7 +44,33 @@ export async function ingest(
   } catch (err) {
     await backend.delete(blob).catch(() => {});
     throw inspector.failure ?? err;
+  } finally {
+    stopWatching();
   }
+}
+
+/**
+ * Aborts the ingest when `body` delivers nothing for `idleMs`. Time the body spends paused by our own
+ * backpressure (a slow backend) does not count: only a sender that has gone quiet does.
+ */
+function watchIdle(body: Readable, idleMs: number, inspector: Inspector): () => void {
+  const timer = setTimeout(function check() {
+    if (body.readableFlowing === false) {
+      timer.refresh();
+      return;
+    }
+    inspector.abort(
+      new AppError(408, "upload_idle_timeout", `the upload sent nothing for ${idleMs} ms`, { idleTimeoutMs: idleMs }),
+    );
+  }, idleMs);
+  const onData = () => timer.refresh();
+  const stop = () => {
+    clearTimeout(timer);
+    body.off("data", onData);
+  };
+  body.on("data", onData);
+  body.once("end", stop);
+  return stop;
 }
 
 export function ingestBuffer(backend: BlobBackend, bytes: Buffer, declaredType: string | undefined, limits: IngestLimits) {
@@ -124,6 +153,11 @@ class Inspector extends Transform {
         allowed: this.limits.allowedTypes,
       },
     );
+  }
+
+  /** Stops the ingest from outside (an idle sender): the backend's write fails and the blob is removed. */
+  abort(err: AppError): void {
+    this.destroy(this.fail(err));
   }
 
   private fail(err: AppError): AppError {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
-import { loadConfig, runService, Service, tooLarge, unauthorized } from "@snapmesh/runtime";
+import { loadConfig, runService, Service, tooLarge, type User, unauthorized } from "@snapmesh/runtime";
 import type { Request } from "express";
 import { createBackend } from "./backends/index.js";
 import { type StorageConfig, storageConfigSchema } from "./config.js";
@@ -8,14 +8,21 @@ import { downloadHandler } from "./download.js";
 import { ingest, ingestBuffer } from "./ingest.js";
 import { checkKey } from "./keys.js";
 import { commitObject, deleteObject } from "./objects.js";
+import { permitted } from "./permission.js";
 import { parseSigningKeys } from "./signing.js";
-import { signUrls } from "./urls.js";
+import { UploadGate } from "./upload-gate.js";
+import { signUrls, type UrlCaller } from "./urls.js";
 
 export { type StorageConfig, storageConfigSchema };
 
 const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 
-export function createStorageService(config: StorageConfig): Service {
+export interface StorageOptions {
+  /** The bound on uploads in progress (tests pass their own to watch it); default from the config. */
+  uploads?: UploadGate;
+}
+
+export function createStorageService(config: StorageConfig, options: StorageOptions = {}): Service {
   const service = new Service({ name: "storage", schema: "storage", migrations: MIGRATIONS, config });
   const backend = createBackend(config, () => service.nats);
   service.beforeClose(() => backend.close());
@@ -23,6 +30,15 @@ export function createStorageService(config: StorageConfig): Service {
   const limits = { maxBytes: config.STORAGE_MAX_OBJECT_BYTES, allowedTypes: config.STORAGE_ALLOWED_TYPES };
   const publicBase = () => config.STORAGE_PUBLIC_URL ?? `http://127.0.0.1:${service.port ?? config.PORT}`;
   const keyParam = (req: Request) => checkKey((req.params.key as unknown as string[]).join("/"));
+  const uploads = options.uploads ?? UploadGate.fromConfig(config);
+  const authUrl = config.STORAGE_PERMISSION_CHECK === "1" ? config.SNAPMESH_AUTH_URL : undefined;
+  const urlCaller = (user: User): UrlCaller => {
+    const token = user.token;
+    if (!authUrl || !token) return { id: user.id };
+    const mayRead = (objectKey: string) =>
+      permitted(authUrl, `Bearer ${token}`, "read", `object:${objectKey}`, config.STORAGE_PERMISSION_TIMEOUT_MS);
+    return { id: user.id, mayRead };
+  };
 
   service.command(StorageObjectPut, async (data, ctx) => {
     const owner = ctx.requireUser().id;
@@ -37,31 +53,46 @@ export function createStorageService(config: StorageConfig): Service {
 
   service.command(StorageObjectDelete, async (data, ctx) => deleteObject(ctx, backend, data.key, ctx.requireUser().id));
 
-  service.command(StorageUrlSign, async (data, ctx) => ({
-    items: await signUrls(ctx.tx, keys[0]!, publicBase(), data.keys, {
+  service.command(StorageUrlSign, async (data, ctx) => {
+    const caller = urlCaller(ctx.requireUser());
+    const ttl = {
       ttlSeconds: data.ttlSeconds ?? config.STORAGE_URL_TTL_SECONDS,
       maxTtlSeconds: config.STORAGE_URL_TTL_MAX_SECONDS,
-    }),
-  }));
+    };
+    return { items: await signUrls(ctx.tx, keys[0]!, publicBase(), data.keys, ttl, caller) };
+  });
 
   // Streamed upload: the body goes to the backend as it arrives; metadata and the fact commit afterwards.
   service.app.put("/v1/objects/*key", async (req, res) => {
-    const key = keyParam(req);
-    const user = await service.registry.userFrom(req.header("authorization"));
-    if (!user) throw unauthorized();
-    const declared = Number(req.header("content-length") ?? 0);
-    if (declared > limits.maxBytes) {
-      res.setHeader("connection", "close");
-      throw tooLarge(`the object exceeds ${limits.maxBytes} bytes`, "object_too_large", { limit: limits.maxBytes });
-    }
-    const blob = await ingest(backend, req, req.header("content-type"), limits);
     try {
-      const stored = await service.registry.withEffects({ user, traceparent: req.header("traceparent") }, (ctx) =>
-        commitObject(ctx, backend, config.STORAGE_USER_QUOTA_BYTES, key, user.id, blob),
-      );
-      res.status(201).setHeader("etag", stored.etag).json(stored);
+      const key = keyParam(req);
+      const user = await service.registry.userFrom(req.header("authorization"));
+      if (!user) throw unauthorized();
+      const declared = Number(req.header("content-length") ?? 0);
+      if (declared > limits.maxBytes) {
+        throw tooLarge(`the object exceeds ${limits.maxBytes} bytes`, "object_too_large", { limit: limits.maxBytes });
+      }
+      const release = uploads.enter(user.id);
+      try {
+        const blob = await ingest(backend, req, req.header("content-type"), {
+          ...limits,
+          idleTimeoutMs: config.STORAGE_UPLOAD_IDLE_TIMEOUT_MS,
+        });
+        try {
+          const stored = await service.registry.withEffects({ user, traceparent: req.header("traceparent") }, (ctx) =>
+            commitObject(ctx, backend, config.STORAGE_USER_QUOTA_BYTES, key, user.id, blob),
+          );
+          res.status(201).setHeader("etag", stored.etag).json(stored);
+        } catch (err) {
+          await backend.delete(blob.blob).catch(() => {});
+          throw err;
+        }
+      } finally {
+        release();
+      }
     } catch (err) {
-      await backend.delete(blob.blob).catch(() => {});
+      // A refusal before the whole body arrived closes the connection: its socket is not held for the rest.
+      if (!req.complete) res.setHeader("connection", "close");
       throw err;
     }
   });
