@@ -233,7 +233,6 @@ describe("the server's own errors are JSON (§7)", () => {
     const res = await raw(
       port,
       `POST /v1/notes HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"noteId":"slow",`,
-      true,
     );
     expect(res.status).toBe(408);
     expect(errorOf(res.body).code).toBe("request_timeout");
