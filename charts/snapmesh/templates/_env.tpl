@@ -1,8 +1,19 @@
-{{- define "snapmesh.env.auth" -}}
-- name: AUTH_SIGNING_KEYS_FILE
-  value: /var/run/snapmesh/auth-keys/keys.json
+{{- /* What every service's HTTP doors need: which tokens to accept, whose X-Forwarded-For to trust, timeouts. */ -}}
+{{- define "snapmesh.env.doors" -}}
 - name: SNAPMESH_DEV_AUTH
   value: {{ ternary "1" "0" .Values.auth.devAuth | quote }}
+- name: TRUST_PROXY_HOPS
+  value: {{ .Values.http.trustProxyHops | quote }}
+- name: HEADERS_TIMEOUT_MS
+  value: {{ .Values.http.headersTimeoutMs | int64 | quote }}
+- name: REQUEST_TIMEOUT_MS
+  value: {{ .Values.http.requestTimeoutMs | int64 | quote }}
+{{- end -}}
+
+{{- define "snapmesh.env.auth" -}}
+{{ include "snapmesh.env.doors" . }}
+- name: AUTH_SIGNING_KEYS_FILE
+  value: /var/run/snapmesh/auth-keys/keys.json
 - name: AUTH_TOKEN_TTL_SECONDS
   value: {{ .Values.auth.tokenTtlSeconds | quote }}
 - name: PERMISSION_CACHE_TTL_SECONDS
@@ -46,6 +57,7 @@
 {{- end -}}
 
 {{- define "snapmesh.env.social" -}}
+{{ include "snapmesh.env.doors" . }}
 - name: SOCIAL_PERMISSION_CHECK
   value: {{ ternary "1" "0" .Values.social.permissionCheck | quote }}
 - name: SNAPMESH_AUTH_URL
@@ -53,6 +65,7 @@
 {{- end -}}
 
 {{- define "snapmesh.env.shareCode" -}}
+{{ include "snapmesh.env.doors" . }}
 - name: SNAPMESH_STORAGE_URL
   value: {{ printf "http://%s" (include "snapmesh.serviceHost" (list . "storage")) | quote }}
 - name: SHARECODE_CONTENT_TEMPLATE
@@ -70,6 +83,7 @@
 {{- end -}}
 
 {{- define "snapmesh.env.storage" -}}
+{{ include "snapmesh.env.doors" . }}
 - name: STORAGE_BACKEND
   value: {{ .Values.storage.backend | quote }}
 - name: STORAGE_SIGNING_KEYS

@@ -2,7 +2,6 @@ import { baseConfigSchema, splitList } from "@snapmesh/runtime";
 import { z } from "zod";
 
 export const authConfigSchema = baseConfigSchema.extend({
-  SNAPMESH_DEV_AUTH: z.enum(["0", "1"]).default("0"),
   /** Private signing keys as a JWK set JSON `{"keys":[…]}`: the first signs, all are published (rotation). */
   AUTH_SIGNING_KEYS: z.string().optional(),
   /** The same JSON in a file (a mounted Kubernetes Secret), re-read every AUTH_KEYS_RELOAD_SECONDS. */

@@ -91,7 +91,11 @@ describe("auth", () => {
     expect(res.status).toBe(201);
     const session = (await res.json()) as { token: string; expiresAt: string; user: { id: string } };
     expect(session.user.id).toBe("alice");
-    const verify = sessionVerifier({ jwks: new URL(`${base}/.well-known/jwks.json`), issuer: "snapmesh-auth" });
+    const verify = sessionVerifier({
+      jwks: new URL(`${base}/.well-known/jwks.json`),
+      issuer: "snapmesh-auth",
+      allowDevTokens: true,
+    });
     expect((await verify(session.token)).id).toBe("alice");
     const jwks = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
     expect(jwks.keys.map((k) => k.kid)).toEqual([keyA.kid]);
@@ -130,7 +134,11 @@ describe("auth", () => {
   });
 
   it("refuses tampered, expired, wrong-kid and alg:none tokens", async () => {
-    const verify = sessionVerifier({ jwks: new URL(`${base}/.well-known/jwks.json`), issuer: "snapmesh-auth" });
+    const verify = sessionVerifier({
+      jwks: new URL(`${base}/.well-known/jwks.json`),
+      issuer: "snapmesh-auth",
+      allowDevTokens: true,
+    });
     const { token } = (await (await post(`${base}/v1/sessions`, { provider: "dev", userId: "mallory" })).json()) as {
       token: string;
     };
@@ -260,7 +268,11 @@ describe("auth configuration", () => {
       (await (await post(`${first.base}/v1/sessions`, { provider: "dev", userId: "erin" })).json()) as { token: string }
     ).token;
     const rotated = await startAuth({ AUTH_SIGNING_KEYS: JSON.stringify({ keys: [keyB, keyA] }) });
-    const verify = sessionVerifier({ jwks: new URL(`${rotated.base}/.well-known/jwks.json`), issuer: "snapmesh-auth" });
+    const verify = sessionVerifier({
+      jwks: new URL(`${rotated.base}/.well-known/jwks.json`),
+      issuer: "snapmesh-auth",
+      allowDevTokens: true,
+    });
     expect((await verify(old)).id).toBe("erin");
     const fresh = (
       (await (await post(`${rotated.base}/v1/sessions`, { provider: "dev", userId: "erin" })).json()) as { token: string }

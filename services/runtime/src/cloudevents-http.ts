@@ -103,18 +103,41 @@ function checkEvent(attrs: Record<string, unknown>): SnapEvent {
   return attrs as SnapEvent;
 }
 
+// Header values are percent-encoded UTF-8 (HTTP binding 3.1.3.2); raw bytes beyond printable ASCII are not allowed.
 function decodeHeader(name: string, value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
+  if (/[^\t\x20-\x7e]/.test(value)) {
+    throw badRequest("invalid_header", `header ${name} holds raw non-ASCII bytes; percent-encode them`);
+  }
+  if (/%(?![0-9A-Fa-f]{2})/.test(value)) {
     throw badRequest("invalid_header", `header ${name} is not validly percent-encoded`);
+  }
+  const bytes = Buffer.from(
+    value.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+    "latin1",
+  );
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw badRequest("invalid_utf8", `header ${name} does not percent-decode to valid UTF-8`);
+  }
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** JSON travels as UTF-8 (RFC 8259): bytes that are not valid UTF-8 are refused, never replaced with U+FFFD. */
+export function requireUtf8(body: Buffer | Uint8Array): string {
+  try {
+    return UTF8.decode(body);
+  } catch {
+    throw badRequest("invalid_utf8", "the body is not valid UTF-8");
   }
 }
 
 function parseJson(body: Buffer): unknown {
   if (body.length === 0) throw badRequest("malformed_json", "the body is empty");
+  const text = requireUtf8(body);
   try {
-    return JSON.parse(body.toString("utf8"));
+    return JSON.parse(text);
   } catch (err) {
     throw badRequest("malformed_json", `the body is not valid JSON: ${(err as Error).message}`);
   }

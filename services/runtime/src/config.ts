@@ -30,10 +30,16 @@ export const baseConfigSchema = z.object({
     .default(1024 * 1024),
   /** Proxy hops in front of the service whose X-Forwarded-For is trusted for the client address (ingress, Knative queue-proxy). */
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /** How long a client may take to send its request headers; slower clients get 408. */
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+  /** How long a client may take to send its whole request, body included (long enough for the biggest upload on a slow link). */
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(300_000),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10000),
   MIGRATE_ON_START: z.enum(["0", "1"]).default("1"),
   SNAPMESH_JWKS_URL: z.url().optional(),
   SNAPMESH_JWT_ISSUER: z.string().default("snapmesh-auth"),
+  /** 1: the `dev` sign-in provider is on; otherwise session tokens it minted (claim `prv: "dev"`) are refused. */
+  SNAPMESH_DEV_AUTH: z.enum(["0", "1"]).default("0"),
   EGRESS_PROXY: z.string().optional(),
   HTTPS_PROXY: z.string().optional(),
   HTTP_PROXY: z.string().optional(),

@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { BlockList, isIP, type Socket } from "node:net";
 import type { SnapEvent } from "@snapmesh/events";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
@@ -16,6 +17,45 @@ export interface HttpServerDeps {
   ready: () => Promise<boolean> | boolean;
   /** True once shutdown began: new requests get 503 and `Connection: close`. */
   draining: () => boolean;
+  /** Read by `listen()`: how long a client may take to send its headers, and its whole request. */
+  timeouts?: ServerTimeouts;
+}
+
+export interface ServerTimeouts {
+  headersMs: number;
+  requestMs: number;
+}
+
+const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 300_000 };
+const SERVER_TIMEOUTS = "snapmesh server timeouts";
+
+// Addresses a proxy hop inside the cluster or on this host can have: loopback, link-local, private and CGNAT ranges.
+const INTERNAL = new BlockList();
+INTERNAL.addSubnet("127.0.0.0", 8, "ipv4");
+INTERNAL.addSubnet("10.0.0.0", 8, "ipv4");
+INTERNAL.addSubnet("172.16.0.0", 12, "ipv4");
+INTERNAL.addSubnet("192.168.0.0", 16, "ipv4");
+INTERNAL.addSubnet("169.254.0.0", 16, "ipv4");
+INTERNAL.addSubnet("100.64.0.0", 10, "ipv4");
+INTERNAL.addAddress("::1", "ipv6");
+INTERNAL.addSubnet("fc00::", 7, "ipv6");
+INTERNAL.addSubnet("fe80::", 10, "ipv6");
+
+/**
+ * Express's `trust proxy`: at most `hops` proxies, and only proxies with an internal address. Knative puts
+ * the activator in the path only some of the time (cold, or short of burst capacity), so the number of
+ * hops varies; stopping at the first public address keeps a client from choosing its own address by
+ * sending X-Forwarded-For when fewer proxies than `hops` are in the path.
+ */
+export function trustedHops(hops: number): (addr: string, index: number) => boolean {
+  return (addr, index) => index < hops && isInternal(addr);
+}
+
+function isInternal(addr: string): boolean {
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr)?.[1];
+  if (v4mapped) return INTERNAL.check(v4mapped, "ipv4");
+  const family = isIP(addr);
+  return family === 4 ? INTERNAL.check(addr, "ipv4") : family === 6 ? INTERNAL.check(addr, "ipv6") : false;
 }
 
 /** The express app: CloudEvents on `POST /`, health, metrics; REST routes are added by the service. */
@@ -24,7 +64,8 @@ export function createApp(deps: HttpServerDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  if (deps.trustProxyHops > 0) app.set("trust proxy", deps.trustProxyHops);
+  if (deps.trustProxyHops > 0) app.set("trust proxy", trustedHops(deps.trustProxyHops));
+  app.set(SERVER_TIMEOUTS, deps.timeouts ?? DEFAULT_TIMEOUTS);
   app.use(observe(metrics));
   app.use((_req, res, next) => {
     if (!deps.draining()) return next();
@@ -46,23 +87,13 @@ export function createApp(deps: HttpServerDeps): express.Express {
   app.post("/", express.raw({ type: () => true, limit: deps.maxBodyBytes }), async (req, res) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { mode, events } = parseCloudEvents(req.headers, body);
-    // Check every entry of a batch before applying any, so a bad entry leaves nothing half-done.
-    for (const [index, event] of events.entries()) {
-      try {
-        registry.validate(event);
-      } catch (err) {
-        if (err instanceof AppError && mode === "batch") {
-          throw new AppError(err.status, err.code, `batch entry ${index}: ${err.message}`, { ...err.details, index });
-        }
-        throw err;
-      }
-    }
     const authorization = req.headers.authorization;
-    const results: DispatchResult[] = [];
-    for (const event of events) {
-      const result = await registry.dispatch(event, authorization ? { authorization } : {});
-      metrics.eventsHandled.inc({ type: event.type, door: "http", outcome: result.duplicate ? "duplicate" : "ok" });
-      results.push(result);
+    const options = { ...(authorization ? { authorization } : {}), clientIp: req.ip };
+    // A batch is all-or-nothing: one transaction, so a failing entry leaves nothing of the others applied.
+    const results =
+      mode === "batch" ? await registry.dispatchBatch(events, options) : [await registry.dispatch(events[0]!, options)];
+    for (const [index, result] of results.entries()) {
+      metrics.eventsHandled.inc({ type: events[index]!.type, door: "http", outcome: result.duplicate ? "duplicate" : "ok" });
     }
     sendReplies(res, mode, results);
   });
@@ -136,10 +167,61 @@ export function notFoundHandler(): RequestHandler {
 }
 
 export function listen(app: express.Express, port: number, host?: string): Promise<Server> {
-  const server = createServer(app);
+  const timeouts = (app.get(SERVER_TIMEOUTS) as ServerTimeouts | undefined) ?? DEFAULT_TIMEOUTS;
+  const requestMs = timeouts.requestMs;
+  const headersMs = Math.min(timeouts.headersMs, requestMs);
+  const server = createServer(
+    {
+      headersTimeout: headersMs,
+      requestTimeout: requestMs,
+      // Node checks the timeouts on this interval (default 30 s); keep it below the shortest timeout.
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersMs / 4))),
+    },
+    app,
+  );
   server.keepAliveTimeout = 65_000;
+  server.on("clientError", answerClientError);
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/**
+ * Errors Node's HTTP parser raises before a request reaches express (oversized headers, timeouts, garbage)
+ * get the same JSON error shape as every other error, instead of Node's bare status line.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const appErr = clientErrorToAppError(err);
+  const body = JSON.stringify(appErr.toBody());
+  const reason = STATUS_TEXT[appErr.status] ?? "Bad Request";
+  socket.end(
+    `HTTP/1.1 ${appErr.status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  413: "Payload Too Large",
+  431: "Request Header Fields Too Large",
+};
+
+function clientErrorToAppError(err: Error & { code?: string }): AppError {
+  switch (err.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return new AppError(431, "headers_too_large", "the request headers are too large");
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+    case "ERR_HTTP_HEADERS_TIMEOUT":
+      return new AppError(408, "request_timeout", "the request was not received in time");
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return tooLarge("the chunk extensions are too large", "payload_too_large");
+    default:
+      return badRequest("bad_http_request", "the request is not valid HTTP");
+  }
 }

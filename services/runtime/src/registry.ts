@@ -32,6 +32,8 @@ export interface HandlerContext {
   afterCommit(fn: () => Promise<void> | void): void;
   /** Runs if the transaction rolls back: undoes an effect made outside it (an object stored in another service). */
   onRollback(fn: () => Promise<void> | void): void;
+  /** The client's address as the HTTP door saw it (X-Forwarded-For only as far as TRUST_PROXY_HOPS trusts it). */
+  readonly clientIp?: string | undefined;
 }
 
 /** What a transaction opened outside a handler (a streamed upload, say) gets: the same effects, no inbox. */
@@ -73,6 +75,8 @@ export interface DispatchOptions {
   authorization?: string;
   /** false for events that can never arrive twice (a REST call without Idempotency-Key): no inbox row. */
   dedupe?: boolean;
+  /** The client's address, from the HTTP doors. */
+  clientIp?: string | undefined;
 }
 
 /** Maps CloudEvent types to zod-validated handlers and runs them with exactly-once effects. */
@@ -152,42 +156,11 @@ export class Registry {
     const producer = this.prove(event, reg);
     const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
     const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
-    const inbox = `${this.schema}.inbox`;
     // The stored reply goes back only to the caller who caused it (same credentials), never to whoever reuses the id.
     const caller = user ? createHash("sha256").update(user.id).digest("hex") : "";
-    const result = await this.withEffects({ user, log, traceparent: event.traceparent }, async (effects) => {
-      const { tx } = effects;
-      const dedupe = options.dedupe !== false && reg.dedupe;
-      const claimed = dedupe
-        ? await tx.query(
-            `INSERT INTO ${inbox} (source, id, type, caller) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id`,
-            [event.source, event.id, event.type, caller],
-          )
-        : { rowCount: 1 };
-      if (claimed.rowCount === 0) {
-        const prior = await tx.query<{ reply: SnapEvent | null; caller: string }>(
-          `SELECT reply, caller FROM ${inbox} WHERE source = $1 AND id = $2`,
-          [event.source, event.id],
-        );
-        if (prior.rows[0] && prior.rows[0].caller !== caller) {
-          throw conflict(
-            `an event with source '${event.source}' and id '${event.id}' was already applied for another caller`,
-            "event_id_reused",
-          );
-        }
-        return { duplicate: true, reply: prior.rows[0]?.reply ?? undefined };
-      }
-      const out = await reg.handler(data, { ...effects, event, producer });
-      const reply = reg.replyDef ? this.replyEvent(reg.replyDef, out, event) : undefined;
-      if (reply && dedupe) {
-        await tx.query(`UPDATE ${inbox} SET reply = $3 WHERE source = $1 AND id = $2`, [
-          event.source,
-          event.id,
-          JSON.stringify(reply),
-        ]);
-      }
-      return { duplicate: false, reply };
-    });
+    const result = await this.withEffects({ user, log, traceparent: event.traceparent }, (effects) =>
+      this.applyIn({ ...effects, event, producer, clientIp: options.clientIp }, reg, data, caller, options),
+    );
     if (result.duplicate) log.info("duplicate event acknowledged without re-applying");
     return result;
   }
@@ -303,9 +276,109 @@ export class Registry {
     if (!this.authenticate) throw unauthorized("this service does not accept session tokens", "invalid_token");
     return { ...(await this.authenticate(token)), token };
   }
+
+  /**
+   * Applies a batch all-or-nothing: every entry in ONE transaction, so an error in any entry rolls back
+   * all of them; the error names the failing entry's index.
+   */
+  async dispatchBatch(events: SnapEvent[], options: DispatchOptions = {}): Promise<DispatchResult[]> {
+    const entries: Array<{
+      event: SnapEvent;
+      reg: Registration;
+      data: unknown;
+      producer: string | undefined;
+      user: User | undefined;
+      log: Logger;
+    }> = [];
+    for (const [index, event] of events.entries()) {
+      entries.push(
+        await atIndex(index, async () => {
+          const { reg, data } = this.validate(event);
+          const producer = this.prove(event, reg);
+          const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
+          const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
+          return { event, reg, data, producer, user, log };
+        }),
+      );
+    }
+    // emit reads the traceparent when it runs, so each entry's facts carry that entry's trace.
+    const shared: { user?: User; log: Logger; traceparent?: unknown } = { log: this.log };
+    const results = await this.withEffects(shared, async (effects) => {
+      const out: DispatchResult[] = [];
+      for (const [index, { event, reg, data, producer, user, log }] of entries.entries()) {
+        shared.traceparent = event.traceparent;
+        const caller = user ? createHash("sha256").update(user.id).digest("hex") : "";
+        const requireUser = (): User => {
+          if (!user) throw unauthorized();
+          return user;
+        };
+        const ctx = { ...effects, event, producer, user, requireUser, log, clientIp: options.clientIp };
+        out.push(await atIndex(index, () => this.applyIn(ctx, reg, data, caller, options)));
+      }
+      return out;
+    });
+    for (const [index, result] of results.entries()) {
+      if (result.duplicate) entries[index]!.log.info("duplicate event acknowledged without re-applying");
+    }
+    return results;
+  }
+
+  /** One event inside an open transaction: claim `(source, id)` in the inbox, run the handler, store the reply. */
+  private async applyIn(
+    ctx: HandlerContext,
+    reg: Registration,
+    data: unknown,
+    caller: string,
+    options: DispatchOptions,
+  ): Promise<DispatchResult> {
+    const { tx, event } = ctx;
+    const inbox = `${this.schema}.inbox`;
+    const dedupe = options.dedupe !== false && reg.dedupe;
+    const claimed = dedupe
+      ? await tx.query(
+          `INSERT INTO ${inbox} (source, id, type, caller) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id`,
+          [event.source, event.id, event.type, caller],
+        )
+      : { rowCount: 1 };
+    if (claimed.rowCount === 0) {
+      const prior = await tx.query<{ reply: SnapEvent | null; caller: string }>(
+        `SELECT reply, caller FROM ${inbox} WHERE source = $1 AND id = $2`,
+        [event.source, event.id],
+      );
+      if (prior.rows[0] && prior.rows[0].caller !== caller) {
+        throw conflict(
+          `an event with source '${event.source}' and id '${event.id}' was already applied for another caller`,
+          "event_id_reused",
+        );
+      }
+      return { duplicate: true, reply: prior.rows[0]?.reply ?? undefined };
+    }
+    const out = await reg.handler(data, ctx);
+    const reply = reg.replyDef ? this.replyEvent(reg.replyDef, out, event) : undefined;
+    if (reply && dedupe) {
+      await tx.query(`UPDATE ${inbox} SET reply = $3 WHERE source = $1 AND id = $2`, [
+        event.source,
+        event.id,
+        JSON.stringify(reply),
+      ]);
+    }
+    return { duplicate: false, reply };
+  }
 }
 
 export type ReplyData<C extends CommandDef> = NonNullable<C["reply"]> extends EventDef ? DataOf<NonNullable<C["reply"]>> : void;
+
+/** Names a batch entry in its error (the error's details get `index`). */
+async function atIndex<T>(index: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError) {
+      throw new AppError(err.status, err.code, `batch entry ${index}: ${err.message}`, { ...err.details, index }, err.headers);
+    }
+    throw err;
+  }
+}
 
 function bearerFrom(event: SnapEvent): string | undefined {
   return typeof event.authorization === "string" ? event.authorization : undefined;

@@ -4,6 +4,7 @@ import type { CommandDef, DataOf, EventDef, ServiceName, SnapEvent } from "@snap
 import express, { type Request, type Response } from "express";
 import type { NatsConnection } from "nats";
 import { Counter } from "prom-client";
+import { requireUtf8 } from "./cloudevents-http.js";
 import { type BaseConfig, ConfigError } from "./config.js";
 import { JetStreamConsumers } from "./consumer.js";
 import { type Database, openDatabase } from "./db.js";
@@ -70,6 +71,7 @@ export class Service {
       metrics: this.metrics,
       maxBodyBytes: config.MAX_BODY_BYTES,
       trustProxyHops: config.TRUST_PROXY_HOPS,
+      timeouts: { headersMs: config.HEADERS_TIMEOUT_MS, requestMs: config.REQUEST_TIMEOUT_MS },
       ready: () => this.isReady(),
       draining: () => this.draining,
     });
@@ -86,6 +88,7 @@ export class Service {
       this.registry.authenticate = sessionVerifier({
         jwks: new URL(config.SNAPMESH_JWKS_URL),
         issuer: config.SNAPMESH_JWT_ISSUER,
+        allowDevTokens: config.SNAPMESH_DEV_AUTH === "1",
       });
     }
   }
@@ -127,14 +130,23 @@ export class Service {
     toData: (req: Request) => unknown,
     options: RestOptions<C> = {},
   ): this {
-    const json = express.json({ limit: this.opts.config.MAX_BODY_BYTES, type: () => true, strict: false });
+    const json = express.json({
+      limit: this.opts.config.MAX_BODY_BYTES,
+      type: () => true,
+      strict: false,
+      verify: (_req, _res, buf) => requireUtf8(buf),
+    });
     const parseIfBody = (req: Request, res: Response, next: (err?: unknown) => void) =>
       req.headers["content-length"] || req.headers["transfer-encoding"] ? json(req, res, next) : next();
     this.app[method](path, parseIfBody, async (req: Request, res: Response) => {
       const event = restEvent(this.opts.name, def.type, toData(req), req);
       const authorization = req.headers.authorization;
       const dedupe = req.header("idempotency-key") !== undefined;
-      const result = await this.registry.dispatch(event, { dedupe, ...(authorization ? { authorization } : {}) });
+      const result = await this.registry.dispatch(event, {
+        dedupe,
+        ...(authorization ? { authorization } : {}),
+        clientIp: req.ip,
+      });
       this.metrics.eventsHandled.inc({ type: def.type, door: "rest", outcome: result.duplicate ? "duplicate" : "ok" });
       const data = result.reply?.data as ReplyData<C>;
       const body = options.body ? options.body(data, res) : data;

@@ -141,6 +141,20 @@ describe("a service refuses facts whose producer is not proven, on every door", 
     expect(await ticks(20)).toBe(1);
   });
 
+  it("a batch with one unsigned fact among signed ones applies none of them", async () => {
+    const batch = [ticker.sign(tick(40)), tick(41), ticker.sign(tick(42))];
+    const res = await fetch(`${base}/`, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents-batch+json" },
+      body: JSON.stringify(batch),
+    });
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { error: { code: string; details: { index: number } } };
+    expect(body.error.code).toBe("event_unsigned");
+    expect(body.error.details.index).toBe(1);
+    expect((await ticks(40)) + (await ticks(41)) + (await ticks(42))).toBe(0);
+  });
+
   it("JetStream: an unsigned fact is dead-lettered with the reason and never applied; a signed one is applied", async () => {
     const js = nc.jetstream();
     const subject = subjectFor(service.names, "test.tick");

@@ -372,6 +372,7 @@ describe("limits and permissions", () => {
         socialConfigSchema,
         await isolatedEnv({
           SOCIAL_PERMISSION_CHECK: "1",
+          SNAPMESH_DEV_AUTH: "1",
           SNAPMESH_AUTH_URL: authUrl,
           SNAPMESH_JWKS_URL: `${authUrl}/.well-known/jwks.json`,
         }),
