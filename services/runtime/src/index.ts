@@ -10,6 +10,7 @@ export * from "./metrics.js";
 export * from "./migrate.js";
 export * from "./nats.js";
 export * from "./outbox.js";
+export * from "./permission-client.js";
 export * from "./rate-limit.js";
 export * from "./registry.js";
 export * from "./service.js";

@@ -12,11 +12,20 @@ import {
   StorageObjectCreated,
   StorageObjectDeleted,
 } from "@snapmesh/events";
-import { badRequest, forbidden, type Handler, loadConfig, notFound, RateLimiter, runService, Service } from "@snapmesh/runtime";
+import {
+  askPermission,
+  badRequest,
+  forbidden,
+  type Handler,
+  loadConfig,
+  notFound,
+  RateLimiter,
+  runService,
+  Service,
+} from "@snapmesh/runtime";
 import type { Request } from "express";
 import { z } from "zod";
 import { type SocialConfig, socialConfigSchema } from "./config.js";
-import { requirePermission } from "./permission.js";
 import {
   addLike,
   type CommentRow,
@@ -74,13 +83,16 @@ export function createSocialService(config: SocialConfig): Service {
     const text = normaliseComment(data.text, config.SOCIAL_MAX_COMMENT_CHARS);
     commentLimit.hit(user.id);
     if (config.SOCIAL_PERMISSION_CHECK === "1" && config.SNAPMESH_AUTH_URL) {
-      await requirePermission(
+      const resource = `photo:${data.photoId}`;
+      const answer = await askPermission(
         config.SNAPMESH_AUTH_URL,
         `Bearer ${user.token}`,
         "comment",
-        `photo:${data.photoId}`,
+        resource,
         config.SOCIAL_PERMISSION_TIMEOUT_MS,
       );
+      if (!answer.allowed)
+        throw forbidden(`not allowed to comment on ${resource}`, "permission_denied", { reason: answer.reason });
     }
     if (data.parentId) {
       const parent = await findComment(ctx.tx, data.parentId);

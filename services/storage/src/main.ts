@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
-import { loadConfig, runService, Service, tooLarge, type User, unauthorized } from "@snapmesh/runtime";
+import { askPermission, loadConfig, runService, Service, tooLarge, type User, unauthorized } from "@snapmesh/runtime";
 import type { Request } from "express";
 import { createBackend } from "./backends/index.js";
 import { type StorageConfig, storageConfigSchema } from "./config.js";
@@ -8,7 +8,6 @@ import { downloadHandler } from "./download.js";
 import { ingest, ingestBuffer } from "./ingest.js";
 import { checkKey } from "./keys.js";
 import { commitObject, deleteObject } from "./objects.js";
-import { permitted } from "./permission.js";
 import { parseSigningKeys } from "./signing.js";
 import { UploadGate } from "./upload-gate.js";
 import { signUrls, type UrlCaller } from "./urls.js";
@@ -35,8 +34,9 @@ export function createStorageService(config: StorageConfig, options: StorageOpti
   const urlCaller = (user: User): UrlCaller => {
     const token = user.token;
     if (!authUrl || !token) return { id: user.id };
-    const mayRead = (objectKey: string) =>
-      permitted(authUrl, `Bearer ${token}`, "read", `object:${objectKey}`, config.STORAGE_PERMISSION_TIMEOUT_MS);
+    const mayRead = async (objectKey: string) =>
+      (await askPermission(authUrl, `Bearer ${token}`, "read", `object:${objectKey}`, config.STORAGE_PERMISSION_TIMEOUT_MS))
+        .allowed;
     return { id: user.id, mayRead };
   };
 
