@@ -301,7 +301,13 @@ describe("database", () => {
     const db = await openDatabase(config.DATABASE_URL);
     try {
       const { rows } = await db.query<{ name: string }>("SELECT name FROM notes.schema_migrations ORDER BY name");
-      expect(rows.map((r) => r.name)).toEqual(["000_runtime_inbox_caller", "000_runtime_inbox_outbox", "001_notes"]);
+      expect(rows.map((r) => r.name)).toEqual([
+        "000_runtime_inbox_caller",
+        "000_runtime_inbox_outbox",
+        "000_runtime_outbox_claim",
+        "000_runtime_retention_indexes",
+        "001_notes",
+      ]);
       expect(await service.migrate()).toEqual([]);
     } finally {
       await db.close();

@@ -32,7 +32,13 @@ describe("storage lifecycle", () => {
     await client.connect();
     try {
       const { rows } = await client.query("SELECT name FROM storage.schema_migrations ORDER BY name");
-      expect(rows.map((r) => r.name)).toEqual(["000_runtime_inbox_caller", "000_runtime_inbox_outbox", "001_objects"]);
+      expect(rows.map((r) => r.name)).toEqual([
+        "000_runtime_inbox_caller",
+        "000_runtime_inbox_outbox",
+        "000_runtime_outbox_claim",
+        "000_runtime_retention_indexes",
+        "001_objects",
+      ]);
     } finally {
       await client.end();
     }
