@@ -31,7 +31,7 @@ export interface ServiceOptions {
    * What the service cannot work without beyond its database: `nats` connects NATS even when facts go
    * over HTTP (EVENT_SINK=http), and the service is not ready until it is connected.
    */
-  needs?: Need[];
+  needs?: readonly Need[];
 }
 
 export type Need = "nats";

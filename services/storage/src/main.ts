@@ -16,7 +16,8 @@ export { type StorageConfig, storageConfigSchema };
 const MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export function createStorageService(config: StorageConfig): Service {
-  const service = new Service({ name: "storage", schema: "storage", migrations: MIGRATIONS, config });
+  const needs = config.STORAGE_BACKEND === "nats" ? (["nats"] as const) : [];
+  const service = new Service({ name: "storage", schema: "storage", migrations: MIGRATIONS, config, needs });
   const backend = createBackend(config, () => service.nats);
   service.beforeClose(() => backend.close());
   const keys = parseSigningKeys(config.STORAGE_SIGNING_KEYS);
