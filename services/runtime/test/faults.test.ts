@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { SnapEvent } from "@snapmesh/events";
@@ -34,7 +33,12 @@ async function started(env: Record<string, string>): Promise<{ service: Service;
 describe("outbox relay and the database", () => {
   it("a handler's write commits while a publish hangs (no transaction is held across the sink)", async () => {
     // PGlite runs one transaction at a time: a relay holding one across the publish would block the write.
-    const env = await isolatedEnv({ DATABASE_URL: "pglite://memory", EVENT_CONSUMERS: "off", EVENT_SINK: "none", OUTBOX_PAUSED: "1" });
+    const env = await isolatedEnv({
+      DATABASE_URL: "pglite://memory",
+      EVENT_CONSUMERS: "off",
+      EVENT_SINK: "none",
+      OUTBOX_PAUSED: "1",
+    });
     const { service, base } = await started(env);
     expect((await create(base, "before-hang")).status).toBe(201);
 
