@@ -81,6 +81,18 @@ describe("storage lifecycle", () => {
         await second.flushOutbox();
         expect(facts).toHaveLength(1);
         expect(facts[0]!.data).toMatchObject({ key: "crash/p.png", owner: "ann", size: 1000 });
+        // Published once and marked sent: the stream's duplicate window would hide a relay that republishes.
+        const rows = await eventually(async () => {
+          const { rows } = await second.db.query<{ sent: boolean; attempts: number }>(
+            "SELECT sent_at IS NOT NULL AS sent, attempts FROM storage.outbox",
+          );
+          return rows.every((r) => r.sent) ? rows : undefined;
+        }, "the outbox row marked sent");
+        expect(rows).toEqual([{ sent: true, attempts: 1 }]);
+        const published = (await second.metrics.eventsPublished.get()).values.filter(
+          (v) => v.labels.type === "snapmesh.storage.object.created" && v.labels.outcome === "ok",
+        );
+        expect(published.reduce((n, v) => n + v.value, 0)).toBe(1);
       } finally {
         await second.stop();
       }
