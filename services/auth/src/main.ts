@@ -40,7 +40,10 @@ export interface AuthOptions {
 }
 
 export async function createAuthService(config: AuthConfig, options: AuthOptions = {}): Promise<Service> {
-  const service = new Service({ name: "auth", schema: "auth", migrations: MIGRATIONS, config });
+  // Permission decisions are cached in NATS KV shared by all replicas; only a run without NATS (EVENT_SINK=none) caches per replica.
+  const sharedCache = config.EVENT_SINK !== "none";
+  const needs = sharedCache ? (["nats"] as const) : [];
+  const service = new Service({ name: "auth", schema: "auth", migrations: MIGRATIONS, config, needs });
   const keys = await loadKeys(config, service);
   // auth verifies its own tokens against the current key ring (rotation included), like every other service does via the JWKS.
   service.authenticate = (token) =>
@@ -106,7 +109,10 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
   const cache = (): DecisionCache => {
     if (!memo) {
       const ttl = config.PERMISSION_CACHE_TTL_SECONDS * 1000;
-      memo = service.nats ? new KvDecisionCache(service.nats, config.PERMISSION_CACHE_BUCKET, ttl) : new MemoryDecisionCache(ttl);
+      if (service.nats) memo = new KvDecisionCache(service.nats, config.PERMISSION_CACHE_BUCKET, ttl);
+      // NATS not connected yet (auth is not ready meanwhile): decide uncached rather than cache per replica.
+      else if (sharedCache) return { get: async () => undefined, set: async () => {} };
+      else memo = new MemoryDecisionCache(ttl);
     }
     return memo;
   };

@@ -60,7 +60,8 @@ function binaryEvent(headers: Headers, body: Buffer, mediaType: string): SnapEve
   return checkEvent(attrs);
 }
 
-function structuredEvent(value: unknown): SnapEvent {
+/** Checks a structured-mode event (a JSON object); throws a 400 AppError naming what is wrong. */
+export function structuredEvent(value: unknown): SnapEvent {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw badRequest("invalid_cloudevent", "a structured event must be a JSON object");
   }
@@ -71,7 +72,7 @@ function structuredEvent(value: unknown): SnapEvent {
   return checkEvent(attrs);
 }
 
-function checkEvent(attrs: Record<string, unknown>): SnapEvent {
+export function checkEvent(attrs: Record<string, unknown>): SnapEvent {
   if (attrs.specversion === undefined) throw badRequest("missing_specversion", "the event has no specversion");
   if (attrs.specversion !== "1.0") {
     throw badRequest("unsupported_specversion", `specversion '${String(attrs.specversion)}' is not supported; use 1.0`);

@@ -23,6 +23,23 @@ export const baseConfigSchema = z.object({
   CONSUMER_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(60000),
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(1000),
   OUTBOX_PAUSED: z.enum(["0", "1"]).default("0"),
+  /** /readyz fails while the oldest unsent fact has waited longer than this (the sink is unreachable). */
+  OUTBOX_READY_MAX_AGE_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** Sent facts are deleted from the outbox after this (default 7 days). */
+  OUTBOX_RETENTION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(7 * 24 * 3600),
+  /**
+   * The inbox (which events were applied, for exactly-once) keeps rows this long (default 7 days); a
+   * replay of an event older than this would be applied again, so older facts are refused.
+   */
+  INBOX_RETENTION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(7 * 24 * 3600),
   MAX_BODY_BYTES: z.coerce
     .number()
     .int()

@@ -1,6 +1,7 @@
 import type { SnapEvent } from "@snapmesh/events";
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
   type JsMsg,
@@ -9,7 +10,8 @@ import {
   nanos,
   headers as natsHeaders,
 } from "nats";
-import { AppError } from "./errors.js";
+import { checkEvent, structuredEvent } from "./cloudevents-http.js";
+import { AppError, badRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { dlqPrefix, type StreamNames, subjectFor } from "./nats.js";
@@ -27,9 +29,10 @@ export type ApplyEvent = (event: SnapEvent) => Promise<unknown>;
 
 /** The service's durable JetStream consumer of its subscribed facts; failures are retried with backoff, then dead-lettered. */
 export class JetStreamConsumers {
-  private readonly running: ConsumerMessages[] = [];
+  private readonly running = new Set<ConsumerMessages>();
   private readonly loops: Promise<void>[] = [];
   private inFlight = 0;
+  private stopped = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -69,9 +72,25 @@ export class JetStreamConsumers {
       });
     }
     const consumer = await this.nc.jetstream().consumers.get(stream, durable);
-    const messages = await consumer.consume({ max_messages: 16 });
-    this.running.push(messages);
-    this.loops.push(this.loop(messages, durable));
+    this.loops.push(this.consumeUntilStopped(consumer, durable));
+  }
+
+  /** Pulls and handles messages until stop(); if the subscription itself fails, it is opened again. */
+  private async consumeUntilStopped(consumer: Consumer, durable: string): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const messages = await consumer.consume({ max_messages: 16 });
+        this.running.add(messages);
+        try {
+          await this.loop(messages, durable);
+        } finally {
+          this.running.delete(messages);
+        }
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, consumer: durable }, "consumer stopped unexpectedly; resuming");
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, this.opts.backoffMs).unref());
+    }
   }
 
   private async loop(messages: ConsumerMessages, durable: string): Promise<void> {
@@ -79,6 +98,14 @@ export class JetStreamConsumers {
       this.inFlight++;
       try {
         await this.handle(msg, durable);
+      } catch (err) {
+        // handle() settles every message itself; this guard keeps the loop alive whatever else throws.
+        this.log.error({ err: (err as Error).message, consumer: durable, subject: msg.subject }, "event handling failed");
+        try {
+          msg.nak(this.opts.backoffMaxMs);
+        } catch {
+          /* the connection is gone: JetStream redelivers after ack_wait */
+        }
       } finally {
         this.inFlight--;
       }
@@ -86,22 +113,25 @@ export class JetStreamConsumers {
   }
 
   private async handle(msg: JsMsg, durable: string): Promise<void> {
-    const attempt = msg.info.redeliveryCount;
+    const attempt = deliveryCount(msg);
     let event: SnapEvent;
     try {
-      event = fromNatsMessage(msg.data, msg.headers);
+      event = decodeNatsEvent(msg.data, msg.headers);
+      if (subjectFor(this.opts.names, event.type) !== msg.subject) {
+        throw badRequest("type_subject_mismatch", `event type '${event.type}' does not match subject '${msg.subject}'`);
+      }
     } catch (err) {
-      await this.deadLetter(msg, durable, undefined, `undecodable message: ${(err as Error).message}`, attempt);
+      const reason = `not a valid CloudEvent: ${describe(err)}`;
+      this.log.error({ reason, consumer: durable, subject: msg.subject }, "undecodable message: dead-lettered");
+      await this.deadLetter(msg, durable, undefined, reason, attempt);
       return;
     }
     const log = this.log.child({ eventId: event.id, eventType: event.type, consumer: durable, attempt });
     try {
       await this.apply(event);
-      msg.ack();
-      this.metrics.eventsHandled.inc({ type: event.type, door: "jetstream", outcome: "ok" });
     } catch (err) {
       const poison = err instanceof AppError && err.terminal;
-      const reason = err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message;
+      const reason = describe(err);
       if (poison || attempt >= this.opts.maxAttempts) {
         log.error({ reason }, poison ? "poison event: dead-lettered" : "retries exhausted: dead-lettered");
         await this.deadLetter(msg, durable, event, reason, attempt);
@@ -111,7 +141,10 @@ export class JetStreamConsumers {
       log.warn({ reason, retryInMs: delay }, "event handler failed; will retry");
       this.metrics.eventsHandled.inc({ type: event.type, door: "jetstream", outcome: "failed" });
       msg.nak(delay);
+      return;
     }
+    msg.ack();
+    this.metrics.eventsHandled.inc({ type: event.type, door: "jetstream", outcome: "ok" });
   }
 
   private async deadLetter(
@@ -122,37 +155,41 @@ export class JetStreamConsumers {
     attempts: number,
   ): Promise<void> {
     const type = event?.type ?? "undecodable";
+    const streamSequence = sequenceOf(msg);
     const h = natsHeaders();
-    h.set("snapmesh-dlq-reason", reason.slice(0, 1000).replace(/[\r\n]/g, " "));
+    h.set("snapmesh-dlq-reason", reason.slice(0, 1000).replace(/[^\x20-\x7e]/g, " "));
     h.set("snapmesh-dlq-consumer", durable);
     h.set("snapmesh-dlq-attempts", String(attempts));
-    const body = {
+    const entry = {
       reason,
       consumer: durable,
       attempts,
       failedAt: new Date().toISOString(),
       subject: msg.subject,
-      event: event ?? null,
-      raw: event ? undefined : new TextDecoder().decode(msg.data),
+      streamSequence,
     };
+    let body = JSON.stringify({ ...entry, event: event ?? null, ...(event ? {} : rawPayload(msg.data)) });
+    // A near-limit event would not fit in a NATS message with the entry around it: keep its start only.
+    if (body.length > DLQ_ENTRY_LIMIT) body = JSON.stringify({ ...entry, event: null, ...rawPayload(msg.data) });
     try {
-      await this.nc
-        .jetstream()
-        .publish(`${dlqPrefix(this.opts.names)}.${durable}.${type}`, new TextEncoder().encode(JSON.stringify(body)), {
-          headers: h,
-          msgID: `${durable}:${msg.info.streamSequence}`,
-        });
+      // The subject carries the type only as a safe token: an arbitrary string must not make the publish fail.
+      const token = type.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\.+|\.+$|\.{2,}/g, "_") || "_";
+      await this.nc.jetstream().publish(`${dlqPrefix(this.opts.names)}.${durable}.${token}`, new TextEncoder().encode(body), {
+        headers: h,
+        ...(streamSequence !== undefined ? { msgID: `${durable}:${streamSequence}` } : {}),
+      });
       msg.term(reason.slice(0, 200));
-      this.metrics.deadLettered.inc({ type });
+      this.metrics.deadLettered.inc({ type: event ? type : "undecodable" });
     } catch (err) {
       // Could not record it: leave it unacknowledged so JetStream redelivers rather than lose it.
-      this.log.error({ err, type }, "dead-letter publish failed; event will be redelivered");
+      this.log.error({ err: (err as Error).message, type }, "dead-letter publish failed; event will be redelivered");
       msg.nak(this.opts.backoffMaxMs);
     }
   }
 
   /** Stops pulling new messages and waits for the ones being handled. */
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const m of this.running) m.stop();
     await Promise.allSettled(this.loops);
     while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
@@ -180,4 +217,82 @@ export function fromNatsMessage(data: Uint8Array, hdrs: MsgHdrs | undefined): Sn
   }
   if (text.length > 0) attrs.data = JSON.parse(text);
   return attrs as SnapEvent;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const RAW_LIMIT = 64 * 1024;
+const DLQ_ENTRY_LIMIT = 512 * 1024;
+
+/**
+ * The consumer's decoder: fromNatsMessage plus every check the HTTP door makes (valid UTF-8 JSON, an object,
+ * specversion 1.0, string id/source/type, attribute names). Throws a 400 AppError naming the problem.
+ */
+export function decodeNatsEvent(data: Uint8Array, hdrs: MsgHdrs | undefined): SnapEvent {
+  let text: string;
+  try {
+    text = strictUtf8.decode(data);
+  } catch {
+    throw badRequest("invalid_utf8", "the payload is not valid UTF-8");
+  }
+  const attrs: Record<string, unknown> = {};
+  let binary = false;
+  for (const key of hdrs?.keys() ?? []) {
+    const lower = key.toLowerCase();
+    if (lower.startsWith("ce-")) {
+      binary = true;
+      try {
+        attrs[lower.slice(3)] = decodeURIComponent(hdrs!.get(key));
+      } catch {
+        throw badRequest("invalid_header", `header ${lower} is not validly percent-encoded`);
+      }
+    }
+    if (lower === "content-type") attrs.datacontenttype = hdrs!.get(key);
+  }
+  const json = (): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw badRequest("malformed_json", `the payload is not valid JSON: ${(err as Error).message}`);
+    }
+  };
+  if (!binary) return structuredEvent(json());
+  if (text.length > 0) attrs.data = json();
+  return checkEvent(attrs);
+}
+
+function describe(err: unknown): string {
+  if (err instanceof AppError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What an undecodable message held, kept readable and within a NATS message (the stream keeps the original). */
+function rawPayload(data: Uint8Array): Record<string, unknown> {
+  const truncated = data.length > RAW_LIMIT;
+  const bytes = truncated ? data.subarray(0, RAW_LIMIT) : data;
+  let text: string | undefined;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    text = undefined;
+  }
+  return {
+    ...(text !== undefined ? { raw: text } : { rawBase64: Buffer.from(bytes).toString("base64") }),
+    ...(truncated ? { rawTruncated: true, rawBytes: data.length } : {}),
+  };
+}
+
+function deliveryCount(msg: JsMsg): number {
+  try {
+    return msg.info.redeliveryCount;
+  } catch {
+    return 1;
+  }
+}
+
+function sequenceOf(msg: JsMsg): number | undefined {
+  try {
+    return msg.info.streamSequence;
+  } catch {
+    return undefined;
+  }
 }

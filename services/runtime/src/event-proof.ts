@@ -112,7 +112,13 @@ export function signEvent(event: SnapEvent, key: LoadedKey): SnapEvent {
   return { ...unsigned, [PROOF_ATTRIBUTE]: Buffer.from(JSON.stringify(envelope)).toString("base64") };
 }
 
-export type ProofFailure = "unsigned" | "producer_unknown" | "material_corrupt" | "signature_invalid" | "event_modified";
+export type ProofFailure =
+  | "unsigned"
+  | "producer_unknown"
+  | "material_corrupt"
+  | "signature_invalid"
+  | "event_modified"
+  | "too_old";
 
 const FAILURE_CODES: Record<ProofFailure, string> = {
   unsigned: "event_unsigned",
@@ -120,6 +126,7 @@ const FAILURE_CODES: Record<ProofFailure, string> = {
   material_corrupt: "event_proof_corrupt",
   signature_invalid: "event_signature_invalid",
   event_modified: "event_modified",
+  too_old: "event_too_old",
 };
 
 /** 401 for an event with no proof at all, 403 for a proof that fails. */

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface Metrics {
   registry: Registry;
@@ -6,7 +6,7 @@ export interface Metrics {
   httpDuration: Histogram<"method" | "route">;
   eventsHandled: Counter<"type" | "door" | "outcome">;
   eventsPublished: Counter<"type" | "sink" | "outcome">;
-  outboxPending: Histogram<never>;
+  outboxPending: Gauge<never>;
   deadLettered: Counter<"type">;
   egressRequests: Counter<"host" | "outcome">;
 }
@@ -43,10 +43,9 @@ export function createMetrics(service: string): Metrics {
       labelNames: ["type", "sink", "outcome"],
       registers,
     }),
-    outboxPending: new Histogram({
-      name: "snapmesh_outbox_batch_size",
-      help: "Rows relayed per outbox drain",
-      buckets: [0, 1, 5, 10, 50, 100],
+    outboxPending: new Gauge({
+      name: "snapmesh_outbox_pending",
+      help: "Facts in the outbox not yet published (as of the relay's last drain)",
       registers,
     }),
     deadLettered: new Counter({

@@ -36,6 +36,17 @@ const RUNTIME_MIGRATIONS = (schema: string): Migration[] => [
     name: "000_runtime_inbox_caller",
     sql: `ALTER TABLE ${schema}.inbox ADD COLUMN IF NOT EXISTS caller text NOT NULL DEFAULT '';`,
   },
+  {
+    // The relay's lease on rows it is publishing: it holds no transaction across the publish.
+    name: "000_runtime_outbox_claim",
+    sql: `ALTER TABLE ${schema}.outbox ADD COLUMN IF NOT EXISTS claimed_until timestamptz;`,
+  },
+  {
+    // Retention deletes by age in small batches: it needs to find the old rows without a scan.
+    name: "000_runtime_retention_indexes",
+    sql: `CREATE INDEX IF NOT EXISTS inbox_applied_at ON ${schema}.inbox (applied_at);
+      CREATE INDEX IF NOT EXISTS outbox_sent_at ON ${schema}.outbox (sent_at) WHERE sent_at IS NOT NULL;`,
+  },
 ];
 
 /** Reads `NNN_name.sql` files from a folder, in name order. */

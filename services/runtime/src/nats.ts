@@ -10,7 +10,8 @@ export const dlqPrefix = (names: StreamNames) => `${names.subjectPrefix}-dlq`;
 export const subjectFor = (names: StreamNames, type: string) => `${names.subjectPrefix}.${type}`;
 
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: url.split(","), name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  // After the first connect the client reconnects for ever; the first connect fails fast (NatsLink retries it).
+  return connect({ servers: url.split(","), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000 });
 }
 
 /** Creates (or leaves as they are) the facts stream and its dead-letter stream. */

@@ -85,6 +85,11 @@ export class Registry {
   authenticate: Authenticate | undefined;
   /** Signs emitted facts and proves where incoming events came from. */
   proof: EventProof | undefined;
+  /**
+   * Signed events older than this are refused: their inbox rows may be gone (retention), so a replay of
+   * one could otherwise be applied twice.
+   */
+  maxSignedAgeSeconds = Number.POSITIVE_INFINITY;
   /** Told of every event refused for a missing or bad proof (a metric). */
   onRefused: ((type: string, reason: string) => void) | undefined;
 
@@ -241,7 +246,12 @@ export class Registry {
     if (!signed && !reg.internal) return undefined;
     try {
       if (!this.proof) throw new ProofError("producer_unknown", `${this.service} has no event keys to verify ${event.type}`);
-      return this.proof.verify(event);
+      const producer = this.proof.verify(event);
+      const age = (Date.now() - Date.parse(String(event.time))) / 1000;
+      if (!(age <= this.maxSignedAgeSeconds)) {
+        throw new ProofError("too_old", `a signed event must carry a time within the last ${this.maxSignedAgeSeconds} s`);
+      }
+      return producer;
     } catch (err) {
       this.onRefused?.(event.type, err instanceof ProofError ? err.reason : "error");
       this.log.warn(

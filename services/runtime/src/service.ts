@@ -14,10 +14,12 @@ import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { type Migration, migrate, readMigrations } from "./migrate.js";
-import { connectNats, ensureStreams, type StreamNames } from "./nats.js";
+import type { StreamNames } from "./nats.js";
+import { NatsLink } from "./nats-link.js";
 import { OutboxRelay } from "./outbox.js";
 import { type Authenticate, type CommandOptions, type Handler, Registry, type ReplyData } from "./registry.js";
-import { type EventSink, HttpSink, NatsSink, NoSink } from "./sinks.js";
+import { RetentionSweeper } from "./retention.js";
+import { type EventSink, HttpSink, NoSink } from "./sinks.js";
 import { sessionVerifier } from "./tokens.js";
 
 export interface ServiceOptions {
@@ -28,7 +30,14 @@ export interface ServiceOptions {
   migrations?: string | Migration[];
   config: BaseConfig;
   logger?: Logger;
+  /**
+   * What the service cannot work without beyond its database: `nats` connects NATS even when facts go
+   * over HTTP (EVENT_SINK=http), and the service is not ready until it is connected.
+   */
+  needs?: readonly Need[];
 }
+
+export type Need = "nats";
 
 type HttpMethod = "get" | "post" | "put" | "delete" | "patch";
 
@@ -46,8 +55,10 @@ export class Service {
   readonly app: express.Express;
   readonly names: StreamNames;
   private database: Database | undefined;
-  private nc: NatsConnection | undefined;
+  private link: NatsLink | undefined;
   private relay: OutboxRelay | undefined;
+  private retention: RetentionSweeper | undefined;
+  private notReadyBecause: string | undefined;
   private consumers: JetStreamConsumers | undefined;
   private server: Server | undefined;
   private draining = false;
@@ -76,6 +87,7 @@ export class Service {
       draining: () => this.draining,
     });
     this.registry.proof = eventProof(opts.name, config);
+    this.registry.maxSignedAgeSeconds = config.INBOX_RETENTION_SECONDS;
     const refused = new Counter({
       name: "snapmesh_events_refused_total",
       help: "Events refused because their producer was not proven (reason: unsigned, producer_unknown, signature_invalid, …)",
@@ -104,8 +116,9 @@ export class Service {
     return typeof address === "object" && address ? address.port : undefined;
   }
 
+  /** The NATS connection, once made (it is made in the background at start). */
   get nats(): NatsConnection | undefined {
-    return this.nc;
+    return this.link?.connection;
   }
 
   set authenticate(fn: Authenticate) {
@@ -162,12 +175,38 @@ export class Service {
   }
 
   private async isReady(): Promise<boolean> {
-    if (this.draining || !this.database) return false;
-    await this.database.query("SELECT 1");
-    return this.opts.config.EVENT_SINK !== "nats" || (this.nc !== undefined && !this.nc.isClosed());
+    const reason = await this.notReadyReason();
+    if (reason !== this.notReadyBecause && !this.draining) {
+      if (reason) this.log.warn({ reason }, "not ready");
+      else this.log.info("ready");
+    }
+    this.notReadyBecause = reason;
+    return reason === undefined;
   }
 
-  /** Opens the database (migrating it), connects NATS when used, starts the relay and consumers, listens. */
+  /** Why the service should get no traffic now, or undefined when it is ready. */
+  private async notReadyReason(): Promise<string | undefined> {
+    const { config } = this.opts;
+    if (this.draining) return "draining";
+    if (!this.database || !this.relay) return "starting";
+    await this.database.query("SELECT 1");
+    if (this.link && !this.link.ready) {
+      const needed = this.opts.needs?.includes("nats") ? " (declared need)" : "";
+      return `NATS at ${config.NATS_URL} is not connected${needed}`;
+    }
+    if (this.relay.started && this.relay.sinkKind !== "none") {
+      const age = await this.relay.oldestUnsentAgeSeconds();
+      if (age > config.OUTBOX_READY_MAX_AGE_SECONDS) {
+        return `the oldest unpublished fact has waited ${Math.round(age)} s (sink ${this.relay.sinkKind} unreachable?)`;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Opens the database (migrating it), starts the relay, listens, and connects NATS in the background
+   * when it is used: the service is not ready until NATS is connected and its consumers are running.
+   */
   async start(options: { port?: number; host?: string } = {}): Promise<Server> {
     const { config } = this.opts;
     const proof = this.registry.proof;
@@ -184,30 +223,47 @@ export class Service {
     );
     await this.openDatabaseOnly();
     if (config.MIGRATE_ON_START === "1") await this.migrate();
-    const needsNats =
-      config.EVENT_SINK === "nats" || (config.EVENT_CONSUMERS === "on" && this.registry.subscriptions().length > 0);
-    if (needsNats) {
-      this.nc = await connectNats(config.NATS_URL, this.opts.name);
-      await ensureStreams(this.nc, this.names);
-    }
-    this.relay = new OutboxRelay(this.db, this.opts.schema, this.sink(), this.log, this.metrics, config.OUTBOX_POLL_MS);
-    if (config.OUTBOX_PAUSED === "0") this.relay.start();
-    if (this.nc && config.EVENT_CONSUMERS === "on" && this.registry.subscriptions().length > 0) {
-      this.consumers = new JetStreamConsumers(
-        this.nc,
+    const types = this.registry.subscriptions().map((d) => d.type);
+    const consume = config.EVENT_CONSUMERS === "on" && types.length > 0;
+    if (config.EVENT_SINK === "nats" || consume || this.opts.needs?.includes("nats")) {
+      this.link = new NatsLink(
         {
-          service: this.opts.name,
+          url: config.NATS_URL,
+          name: this.opts.name,
           names: this.names,
-          maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
-          backoffMs: config.CONSUMER_BACKOFF_MS,
-          backoffMaxMs: config.CONSUMER_BACKOFF_MAX_MS,
+          onConnected: async (nc) => {
+            if (!consume) return;
+            this.consumers ??= new JetStreamConsumers(
+              nc,
+              {
+                service: this.opts.name,
+                names: this.names,
+                maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
+                backoffMs: config.CONSUMER_BACKOFF_MS,
+                backoffMaxMs: config.CONSUMER_BACKOFF_MAX_MS,
+              },
+              (event: SnapEvent) => this.registry.dispatch(event),
+              this.log,
+              this.metrics,
+            );
+            await this.consumers.start(types);
+          },
         },
-        (event: SnapEvent) => this.registry.dispatch(event),
         this.log,
-        this.metrics,
       );
-      await this.consumers.start(this.registry.subscriptions().map((d) => d.type));
     }
+    this.relay = new OutboxRelay(this.db, this.opts.schema, this.sink(), this.log, this.metrics, {
+      pollMs: config.OUTBOX_POLL_MS,
+    });
+    if (config.OUTBOX_PAUSED === "0") this.relay.start();
+    this.retention = new RetentionSweeper(this.db, this.opts.schema, this.log, {
+      outboxSeconds: config.OUTBOX_RETENTION_SECONDS,
+      inboxSeconds: config.INBOX_RETENTION_SECONDS,
+      intervalMs: 10 * 60_000,
+    });
+    this.retention.start();
+    await this.link?.start();
+    this.relay.kick();
     this.app.use(notFoundHandler());
     this.app.use(errorHandler(this.log));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
@@ -233,7 +289,7 @@ export class Service {
       if (!config.K_SINK) throw new Error("EVENT_SINK=http needs K_SINK");
       return new HttpSink(config.K_SINK, config.K_CE_OVERRIDES);
     }
-    if (config.EVENT_SINK === "nats" && this.nc) return new NatsSink(this.nc, this.names);
+    if (config.EVENT_SINK === "nats" && this.link) return this.link.sink();
     return new NoSink();
   }
 
@@ -258,10 +314,12 @@ export class Service {
       await closed;
       clearInterval(reaper);
     }
+    await this.link?.stop();
     await this.consumers?.stop();
     for (const fn of this.onStop) await fn();
     await this.relay?.flush();
-    await this.nc?.drain().catch(() => {});
+    await this.retention?.stop();
+    await this.link?.connection?.drain().catch(() => {});
     await this.database?.close();
     this.log.info("stopped");
   }

@@ -22,7 +22,7 @@ const tick = (n: number, id = `tick-${n}`): SnapEvent => ({
   id,
   source: "/snapmesh/ticker",
   type: "test.tick",
-  time: "2026-11-25T10:00:00.120Z",
+  time: new Date(Date.now() - 1000).toISOString().replace(/\.\d+Z$/, ".120Z"),
   datacontenttype: "application/json",
   data: { n, nested: { b: 2, a: 1 } },
 });
@@ -53,7 +53,7 @@ describe("event proof (CloudEvents verifiability, DSSE)", () => {
     const signed = ticker.sign(tick(2));
     const reencoded = {
       ...signed,
-      time: "2026-11-25T10:00:00.12Z",
+      time: String(signed.time).replace(".120Z", ".12Z"),
       data: { nested: { a: 1, b: 2 }, n: 2 },
       knativearrivaltime: "2026-11-25T10:00:01Z",
     };
@@ -139,6 +139,14 @@ describe("a service refuses facts whose producer is not proven, on every door", 
     const { headers, body } = toBinary({ ...signed, knativearrivaltime: "2026-11-25T10:00:01Z" });
     expect((await fetch(`${base}/`, { method: "POST", headers, body })).status).toBe(202);
     expect(await ticks(20)).toBe(1);
+  });
+
+  it("refuses a signed fact older than the inbox retention (its replay could apply twice)", async () => {
+    const old = ticker.sign({ ...tick(50), time: new Date(Date.now() - 8 * 24 * 3600_000).toISOString() });
+    const res = await post(old);
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("event_too_old");
+    expect(await ticks(50)).toBe(0);
   });
 
   it("a batch with one unsigned fact among signed ones applies none of them", async () => {

@@ -10,3 +10,12 @@ export async function isolatedConfig(
   const env = await isolatedEnv(overrides);
   return { ...parseConfig(baseConfigSchema, env), env };
 }
+
+/** How many facts of `type` the relay published successfully, from a Prometheus exposition. */
+export function publishedOk(metricsText: string, type: string): number {
+  let total = 0;
+  for (const [, labels, value] of metricsText.matchAll(/^snapmesh_events_published_total\{([^}]*)\} (\d+)$/gm)) {
+    if (labels!.includes(`type="${type}"`) && labels!.includes('outcome="ok"')) total += Number(value);
+  }
+  return total;
+}

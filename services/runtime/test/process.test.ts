@@ -1,31 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { openDatabase } from "../src/index.ts";
 import { NoteCreate } from "./fixture/notes.ts";
-import { eventually, isolatedConfig, natsConnect, streamEvents } from "./helpers.ts";
+import { FIXTURE_MAIN, startFixture as start } from "./fixture/spawn.ts";
+import { eventually, isolatedConfig, natsConnect, publishedOk, streamEvents } from "./helpers.ts";
 
-const MAIN = fileURLToPath(new URL("./fixture/main.ts", import.meta.url));
+const MAIN = FIXTURE_MAIN;
 const children: ChildProcess[] = [];
 
 afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
-async function startFixture(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { ...process.env, ...env, PORT: "0" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout! });
-  for await (const line of lines) {
-    const port = /^READY (\d+)$/.exec(line)?.[1];
-    if (port) return { child, base: `http://127.0.0.1:${port}` };
-  }
-  throw new Error("fixture exited before it was ready");
-}
+const startFixture = (env: Record<string, string>) => start(env, children);
 
 const create = (base: string, noteId: string, extra: Record<string, unknown> = {}) =>
   fetch(`${base}/`, {
@@ -58,8 +46,20 @@ describe("process lifecycle", () => {
         const facts = (await streamEvents(nc, config.EVENTS_STREAM)).filter((e) => e.type === "test.note.created");
         return facts.length > 0 ? facts : undefined;
       }, "the fact after restart");
-      // Let the relay run a few more rounds; it must not publish again.
-      await new Promise((r) => setTimeout(r, 500));
+      // The relay marks the row sent after its one publish (the stream's duplicate window would hide a relay that does not).
+      const db = await openDatabase(config.DATABASE_URL);
+      try {
+        const rows = await eventually(async () => {
+          const { rows } = await db.query<{ sent: boolean; attempts: number }>(
+            "SELECT sent_at IS NOT NULL AS sent, attempts FROM notes.outbox",
+          );
+          return rows.every((r) => r.sent) ? rows : undefined;
+        }, "the outbox row marked sent");
+        expect(rows).toEqual([{ sent: true, attempts: 1 }]);
+      } finally {
+        await db.close();
+      }
+      expect(publishedOk(await (await fetch(`${second.base}/metrics`)).text(), "test.note.created")).toBe(1);
       const after = (await streamEvents(nc, config.EVENTS_STREAM)).filter((e) => e.type === "test.note.created");
       expect(after).toHaveLength(1);
       expect(after[0]?.id).toBe(published[0]?.id);

@@ -6,7 +6,7 @@ import { signedAs } from "../../../test/support/index.ts";
 import { openDatabase, subjectFor } from "../src/index.ts";
 import type { Service } from "../src/service.ts";
 import { NoteCreate, notesService } from "./fixture/notes.ts";
-import { eventually, isolatedConfig, natsConnect, streamEvents, streamMessages } from "./helpers.ts";
+import { eventually, isolatedConfig, natsConnect, publishedOk, streamEvents, streamMessages } from "./helpers.ts";
 
 let service: Service;
 let server: Server;
@@ -234,6 +234,14 @@ describe("exactly-once effects", () => {
       return all.length >= 1 ? all : undefined;
     }, "the note.created fact");
     expect(facts.length).toBeLessThanOrEqual(1);
+    // One outbox row, published once and marked sent (the stream's duplicate window would hide a relay that does not).
+    const rows = await eventually(async () => {
+      const { rows } = await service.db.query<{ sent: boolean; attempts: number }>(
+        "SELECT sent_at IS NOT NULL AS sent, attempts FROM notes.outbox WHERE event->'data'->>'noteId' = 'repeat'",
+      );
+      return rows.every((r) => r.sent) ? rows : undefined;
+    }, "the outbox row marked sent");
+    expect(rows).toEqual([{ sent: true, attempts: 1 }]);
   });
 
   it("carries the W3C traceparent from a command to the facts it emits", async () => {
@@ -257,6 +265,15 @@ describe("exactly-once effects", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(msgs[0]?.header?.get("Nats-Msg-Id")).toBe(ids[0]);
     expect(msgs[0]?.header?.get("ce-source")).toBe("/snapmesh/notes");
+    // Every outbox row is marked sent after exactly one publish, and the relay published each fact once.
+    const rows = await eventually(async () => {
+      const { rows } = await service.db.query<{ sent: boolean; attempts: number }>(
+        "SELECT sent_at IS NOT NULL AS sent, attempts FROM notes.outbox WHERE type = 'test.note.created'",
+      );
+      return rows.length >= 6 && rows.every((r) => r.sent) ? rows : undefined;
+    }, "every outbox row marked sent");
+    expect(rows.every((r) => r.attempts === 1)).toBe(true);
+    expect(publishedOk(await service.metrics.registry.metrics(), "test.note.created")).toBe(rows.length);
   });
 });
 
@@ -302,7 +319,13 @@ describe("database", () => {
     const db = await openDatabase(config.DATABASE_URL);
     try {
       const { rows } = await db.query<{ name: string }>("SELECT name FROM notes.schema_migrations ORDER BY name");
-      expect(rows.map((r) => r.name)).toEqual(["000_runtime_inbox_caller", "000_runtime_inbox_outbox", "001_notes"]);
+      expect(rows.map((r) => r.name)).toEqual([
+        "000_runtime_inbox_caller",
+        "000_runtime_inbox_outbox",
+        "000_runtime_outbox_claim",
+        "000_runtime_retention_indexes",
+        "001_notes",
+      ]);
       expect(await service.migrate()).toEqual([]);
     } finally {
       await db.close();

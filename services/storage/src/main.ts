@@ -22,7 +22,8 @@ export interface StorageOptions {
 }
 
 export function createStorageService(config: StorageConfig, options: StorageOptions = {}): Service {
-  const service = new Service({ name: "storage", schema: "storage", migrations: MIGRATIONS, config });
+  const needs = config.STORAGE_BACKEND === "nats" ? (["nats"] as const) : [];
+  const service = new Service({ name: "storage", schema: "storage", migrations: MIGRATIONS, config, needs });
   const backend = createBackend(config, () => service.nats);
   service.beforeClose(() => backend.close());
   const keys = parseSigningKeys(config.STORAGE_SIGNING_KEYS);
