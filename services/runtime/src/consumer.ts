@@ -58,7 +58,9 @@ export class JetStreamConsumers {
     const settings = {
       filter_subjects: types.map((t) => subjectFor(this.opts.names, t)).sort(),
       ack_wait: nanos(this.opts.ackWaitMs ?? 30_000),
-      max_deliver: this.opts.maxAttempts + 1,
+      // Unbounded: the loop dead-letters after maxAttempts itself, and a dead-letter publish that fails
+      // must be redelivered until it succeeds, never dropped by the server.
+      max_deliver: -1,
     };
     try {
       await jsm.consumers.info(stream, durable);
