@@ -152,6 +152,23 @@ describe("the user story across the mesh", () => {
       imageStatus: "ok",
     });
 
+    // A fact from anyone but storage itself is refused on social's public door: the likes stay.
+    const forged = await fetch(`${mesh.urls.social}/`, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify({
+        specversion: "1.0",
+        id: "evil-1",
+        source: "/snapmesh/storage",
+        type: "snapmesh.storage.object.deleted",
+        data: { key, owner: "alice" },
+      }),
+    });
+    expect(forged.status).toBe(401);
+    expect(((await (await fetch(`${photoPath}/social`, json(bob.token))).json()) as { likes: number }).likes).toBe(1);
+    // Signed facts on the stream carry their producer's proof.
+    expect((await streamEvents(nc, mesh.stream)).every((f) => typeof f.dssematerial === "string")).toBe(true);
+
     // Deleting the photo takes its likes and comments with it (through the JetStream consumer).
     expect((await fetch(`${mesh.urls.storage}/v1/objects/${key}`, json(alice.token, undefined, "DELETE"))).status).toBe(200);
     await eventually(
