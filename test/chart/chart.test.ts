@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderSubscriptions, SUBSCRIPTIONS_FILE } from "../../scripts/src/chart-subscriptions.ts";
 import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
-import { crdValidators, type K8sObject, parseManifests, validateCore } from "./validate.ts";
+import { CRD_ROOT, crdValidators, type K8sObject, parseManifests, validateCore } from "./validate.ts";
 
 const CHART = fileURLToPath(new URL("../../charts/snapmesh", import.meta.url));
 const HELM = findBinary("helm", goBinDirs());
@@ -199,5 +200,18 @@ describe("helm chart", () => {
     expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "storage.backend=fs"])).toThrow(
       /storage\.backend/,
     );
+  });
+});
+
+describe("vendored CRDs", () => {
+  const shared = fileURLToPath(new URL("../../../shared/crds", import.meta.url));
+  it.skipIf(!existsSync(shared))("k8s/crds matches shared/crds (run scripts/sync-crds.sh when it does not)", () => {
+    const files = (root: string) =>
+      readdirSync(root, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && e.name.endsWith(".yaml"))
+        .map((e) => join(e.parentPath, e.name).slice(root.length))
+        .sort();
+    expect(files(CRD_ROOT)).toEqual(files(shared));
+    for (const f of files(shared)) expect(readFileSync(join(CRD_ROOT, f), "utf8"), f).toBe(readFileSync(join(shared, f), "utf8"));
   });
 });

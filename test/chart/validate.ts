@@ -11,15 +11,14 @@ export type K8sObject = {
   [k: string]: unknown;
 };
 
-/** The upstream CRDs kept as data in the project's shared/ folder, beside the repository (or SNAPMESH_CRDS). */
-const CRD_ROOT = process.env.SNAPMESH_CRDS ?? fileURLToPath(new URL("../../../shared/crds", import.meta.url));
+/** The upstream CRDs vendored into k8s/crds by scripts/sync-crds.sh (or SNAPMESH_CRDS). */
+export const CRD_ROOT = process.env.SNAPMESH_CRDS ?? fileURLToPath(new URL("../../k8s/crds", import.meta.url));
 
-/** The openAPIV3Schema of every served version of every CRD in shared/crds, by `apiVersion/kind`. */
+/** The openAPIV3Schema of every served version of every vendored CRD (k8s/crds), by `apiVersion/kind`. */
 export function crdValidators(): Map<string, ValidateFunction> {
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const out = new Map<string, ValidateFunction>();
-  if (!existsSync(CRD_ROOT))
-    throw new Error(`no CRDs at ${CRD_ROOT}: shared/ must sit beside the repository, or set SNAPMESH_CRDS`);
+  if (!existsSync(CRD_ROOT)) throw new Error(`no CRDs at ${CRD_ROOT}: run scripts/sync-crds.sh, or set SNAPMESH_CRDS`);
   for (const dir of readdirSync(CRD_ROOT, { withFileTypes: true }).filter((d) => d.isDirectory())) {
     for (const file of readdirSync(join(CRD_ROOT, dir.name)).filter((f) => f.endsWith(".yaml"))) {
       for (const doc of parseAllDocuments(readFileSync(join(CRD_ROOT, dir.name, file), "utf8"))) {
