@@ -1,0 +1,203 @@
+// The service images run as shipped: each image's own entrypoint inside the image (buildah run, chroot
+// isolation, the image's user), against the run's NATS and PostgreSQL on loopback. Builds the images first
+// (`npm run images`) when they are missing; CI builds them fresh before the tests (.ci/run).
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, freePort, isolatedEnv } from "../support/index.ts";
+
+const VERSION = JSON.parse(readFileSync("package.json", "utf8")).version as string;
+const SERVICES = ["auth", "social", "share-code", "storage"] as const;
+type ServiceName = (typeof SERVICES)[number];
+/** Bound on each service image (uncompressed): the Node binary is ~120 MB, Debian's libraries ~20 MB, a bundle ~5 MB. */
+const MAX_IMAGE_BYTES = 180 * 1000 * 1000;
+const STORAGE = ["--storage-driver", process.env.SNAPMESH_STORAGE_DRIVER ?? "vfs"];
+
+const buildahMissing =
+  spawnSync("buildah", ["--version"]).status !== 0
+    ? "buildah is not installed (apt-get install -y buildah mmdebstrap)"
+    : process.getuid?.() !== 0
+      ? "not running as root (buildah --isolation chroot needs root)"
+      : undefined;
+
+const buildah = (...args: string[]) => execFileSync("buildah", [...STORAGE, ...args], { encoding: "utf8" }).trim();
+const image = (service: ServiceName) => `localhost/snapmesh-${service}:${VERSION}`;
+const imageExists = (ref: string) => spawnSync("buildah", [...STORAGE, "inspect", "--type", "image", ref]).status === 0;
+
+/** What each service needs beyond the common test environment to start. */
+const SERVICE_ENV: Record<ServiceName, Record<string, string>> = {
+  auth: { SNAPMESH_DEV_AUTH: "1" },
+  social: {},
+  "share-code": { SNAPMESH_STORAGE_URL: "http://127.0.0.1:9" },
+  storage: { STORAGE_SIGNING_KEYS: `k:${"z".repeat(40)}` },
+};
+
+/** One REST call a client makes, answered by the service in the image (database included). */
+const REST_CALL: Record<ServiceName, (base: string) => Promise<void>> = {
+  auth: async (base) => {
+    const res = await fetch(`${base}/v1/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ provider: "dev", userId: "image-tester" }),
+    });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { user: { id: string } } & Record<string, unknown>;
+    expect(body.user.id).toBeTruthy();
+  },
+  social: async (base) => {
+    const res = await fetch(`${base}/v1/photos/p-1/social`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ likes: 0 });
+  },
+  "share-code": async (base) => {
+    const res = await fetch(`${base}/v1/share-codes/NOSUCHCODE`);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(/^[a-z_]+$/);
+  },
+  storage: async (base) => {
+    // No session: refused before the body is read, as JSON.
+    const png = PNG.sync.write(new PNG({ width: 1, height: 1 }));
+    const res = await fetch(`${base}/v1/objects/image-test/a.png`, {
+      method: "PUT",
+      headers: { "content-type": "image/png" },
+      body: png,
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+  },
+};
+
+interface Running {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  stderr: () => string;
+}
+
+/** The image's entrypoint (plus `args`) inside a working container, as the image's user. */
+function runEntrypoint(ctr: string, entrypoint: string[], env: Record<string, string>, args: string[] = []): Running {
+  const envFlags = Object.entries(env).flatMap(([k, v]) => ["--env", `${k}=${v}`]);
+  const child = spawn("buildah", [...STORAGE, "run", "--isolation", "chroot", ...envFlags, ctr, "--", ...entrypoint, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  child.stderr?.on("data", (d) => {
+    err += d;
+  });
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, exit, stderr: () => err };
+}
+
+/** The processes below `pid` (the container's processes under buildah). */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of parents.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const kill = (pid: number) => {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+};
+const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+const cmdlineOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return [];
+  }
+};
+
+describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${buildahMissing})` : ""}`, () => {
+  beforeAll(() => {
+    if (SERVICES.some((s) => !imageExists(image(s)))) execFileSync("bash", ["scripts/images.sh"], { stdio: "inherit" });
+  }, 900_000);
+
+  describe.each(SERVICES)("%s", (service) => {
+    let ctr = "";
+    let config: { Entrypoint: string[]; User: string; StopSignal?: string; Labels: Record<string, string> };
+    beforeAll(() => {
+      ctr = buildah("from", "--quiet", "--pull=never", image(service));
+      config = JSON.parse(buildah("inspect", "--type", "image", image(service))).OCIv1.config;
+    }, 120_000);
+    afterAll(() => {
+      if (ctr) buildah("rm", ctr);
+    });
+
+    it("is configured to run as non-root, stop on SIGTERM, and says where it comes from", () => {
+      expect(config.User).toBe("65532:65532");
+      expect(config.StopSignal).toBe("SIGTERM");
+      expect(config.Entrypoint).toEqual(["/nodejs/bin/node", "/app/bin/main.mjs"]);
+      expect(config.Labels).toMatchObject({
+        "org.opencontainers.image.version": VERSION,
+        "org.opencontainers.image.source": expect.stringMatching(/^https:\/\//),
+        "org.opencontainers.image.revision": expect.stringMatching(/^[0-9a-f]{40}/),
+      });
+    });
+
+    it(`is smaller than ${MAX_IMAGE_BYTES / 1e6} MB and holds no shell`, () => {
+      const root = buildah("mount", ctr);
+      try {
+        const bytes = Number(execFileSync("du", ["-sbx", root], { encoding: "utf8" }).split("\t")[0]);
+        expect(bytes).toBeGreaterThan(50 * 1000 * 1000);
+        expect(bytes).toBeLessThan(MAX_IMAGE_BYTES);
+        for (const shell of ["bin/sh", "usr/bin/sh", "bin/bash", "usr/bin/bash", "usr/bin/dash"])
+          expect(spawnSync("test", ["-e", `${root}/${shell}`]).status, shell).not.toBe(0);
+      } finally {
+        buildah("umount", ctr);
+      }
+    });
+
+    it("migrates with `main migrate`, serves /readyz and a REST call as UID 65532, exits 0 on SIGTERM", async () => {
+      const port = await freePort("127.0.0.1");
+      const env = await isolatedEnv({ PORT: String(port), MIGRATE_ON_START: "0", ...SERVICE_ENV[service] });
+
+      const migrate = runEntrypoint(ctr, config.Entrypoint, env, ["migrate"]);
+      expect(await migrate.exit, migrate.stderr()).toBe(0);
+
+      const svc = runEntrypoint(ctr, config.Entrypoint, env);
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        await eventually(
+          async () => {
+            if (svc.child.exitCode !== null) throw new Error(`${service} exited ${svc.child.exitCode}: ${svc.stderr()}`);
+            return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200;
+          },
+          `${service} /readyz`,
+          60_000,
+        );
+        // Without MIGRATE_ON_START its tables exist only because `migrate` made them.
+        await REST_CALL[service](base);
+
+        // The entrypoint's own process (below buildah's chroot helpers), as a runtime signals PID 1.
+        const node = descendants(svc.child.pid ?? -1).find((pid) => cmdlineOf(pid)[0] === config.Entrypoint[0]);
+        expect(node).toBeDefined();
+        expect(uidOf(node as number)).toBe(65532);
+        process.kill(node as number, "SIGTERM");
+        expect(await svc.exit, svc.stderr()).toBe(0);
+      } finally {
+        if (svc.child.exitCode === null) for (const pid of [svc.child.pid ?? -1, ...descendants(svc.child.pid ?? -1)]) kill(pid);
+      }
+    }, 120_000);
+  });
+});
