@@ -9,7 +9,8 @@
 # 2. The bundles (node scripts/src/bundle.mjs), then `buildah bud` of the root Dockerfile once per service with
 #    BASE_IMAGE=<that base> and BUNDLE=prebuilt, tagged localhost/snapmesh-<service>:<version>.
 # 3. With --push <registry> (e.g. localhost:5000): each image pushed as <registry>/snapmesh-<service>:<version>
-#    over plain HTTP; the digests are printed and written to dist/images.json.
+#    over plain HTTP; the digests are printed and written to dist/images.json (the chart's image.digests).
+#    --no-build pushes the images already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +20,13 @@ BASE_PACKAGES="libc6,libstdc++6,ca-certificates,tzdata"
 CACHE_DIR="${SNAPMESH_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snapmesh-images}"
 VERSION="$(node -p 'require("./package.json").version')"
 PUSH=""
+BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --push) PUSH="${2:?--push needs a registry, e.g. localhost:5000}"; shift 2 ;;
     --push=*) PUSH="${1#--push=}"; shift ;;
-    *) echo "usage: npm run images [-- --push <registry>]" >&2; exit 64 ;;
+    --no-build) BUILD=0; shift ;;
+    *) echo "usage: npm run images [-- [--no-build] --push <registry>]" >&2; exit 64 ;;
   esac
 done
 
@@ -37,6 +40,7 @@ buildah() { command buildah --storage-driver "${SNAPMESH_STORAGE_DRIVER:-vfs}" "
 mkdir -p "$CACHE_DIR"
 elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
 
+if [ "$BUILD" = 1 ]; then
 # --- 1. base image -------------------------------------------------------------------------------------------
 suite="$(. /etc/os-release && echo "$VERSION_CODENAME")"
 # The machine's own apt sources (whatever mirror it is configured with), passed to mmdebstrap as files.
@@ -102,18 +106,21 @@ for service in "${SERVICES[@]}"; do
 done
 for id in $(comm -13 <(echo "$before") <(leftovers)); do buildah rm "$id" >/dev/null 2>&1 || buildah rmi "$id" >/dev/null 2>&1 || true; done
 echo "service images built in $(elapsed "$t0")"
+fi
 
 # --- 3. push ---------------------------------------------------------------------------------------------------
 if [ -n "$PUSH" ]; then
-  printf '{\n' > dist/images.json
-  for i in "${!SERVICES[@]}"; do
-    service="${SERVICES[$i]}"
+  out="${SNAPMESH_IMAGES_OUT:-dist}/images.json"
+  mkdir -p "$(dirname "$out")"
+  digests=()
+  for service in "${SERVICES[@]}"; do
     ref="$PUSH/snapmesh-$service:$VERSION"
-    buildah push --quiet --tls-verify=false --digestfile "dist/$service.digest" "localhost/snapmesh-$service:$VERSION" "docker://$ref"
-    digest="$(cat "dist/$service.digest")"
+    digestfile="$(mktemp)"
+    buildah push --quiet --tls-verify=false --digestfile "$digestfile" "localhost/snapmesh-$service:$VERSION" "docker://$ref"
+    digest="$(cat "$digestfile")"; rm -f "$digestfile"
     echo "pushed: $ref@$digest"
-    sep=","; [ "$i" = $(( ${#SERVICES[@]} - 1 )) ] && sep=""
-    printf '  "%s": "%s"%s\n' "$service" "$digest" "$sep" >> dist/images.json
+    digests+=("\"$service\": \"$digest\"")
   done
-  printf '}\n' >> dist/images.json
+  (IFS=,; echo "{${digests[*]}}") > "$out"
+  echo "digests: $out (helm install ... --set image.registry=$PUSH --set-json image.digests=\"\$(cat $out)\")"
 fi

@@ -2,16 +2,19 @@
 // isolation, the image's user), against the run's NATS and PostgreSQL on loopback. Builds the images first
 // (`npm run images`) when they are missing; CI builds them fresh before the tests (.ci/run).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freePort, isolatedEnv } from "../support/index.ts";
+import { eventually, freePort, isolatedEnv, scratchDir } from "../support/index.ts";
 
 const VERSION = JSON.parse(readFileSync("package.json", "utf8")).version as string;
 const SERVICES = ["auth", "social", "share-code", "storage"] as const;
 type ServiceName = (typeof SERVICES)[number];
 /** Bound on each service image (uncompressed): the Node binary is ~120 MB, Debian's libraries ~20 MB, a bundle ~5 MB. */
 const MAX_IMAGE_BYTES = 180 * 1000 * 1000;
+const REGISTRY_BIN = "/usr/bin/docker-registry";
 const STORAGE = ["--storage-driver", process.env.SNAPMESH_STORAGE_DRIVER ?? "vfs"];
 
 const buildahMissing =
@@ -200,4 +203,51 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
       }
     }, 120_000);
   });
+
+  // Debian's docker-registry (distribution) on loopback: what `npm run images -- --push` talks to.
+  describe.skipIf(!existsSync(REGISTRY_BIN))(
+    `pushed to a registry${existsSync(REGISTRY_BIN) ? "" : ` (skipped: ${REGISTRY_BIN} is missing; apt-get install -y docker-registry)`}`,
+    () => {
+      let registry: ChildProcess | undefined;
+      let host = "";
+      beforeAll(async () => {
+        const dir = scratchDir("registry");
+        const port = await freePort("127.0.0.1");
+        host = `127.0.0.1:${port}`;
+        const config = join(dir, "config.yml");
+        writeFileSync(
+          config,
+          `version: 0.1\nlog: { level: error }\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${host}" }\n`,
+        );
+        registry = spawn(REGISTRY_BIN, ["serve", config], { stdio: "ignore" });
+        await eventually(async () => (await fetch(`http://${host}/v2/`).catch(() => undefined))?.status === 200, "the registry");
+      }, 60_000);
+      afterAll(() => registry?.kill("SIGTERM"));
+
+      it("`npm run images -- --no-build --push` pushes every image; each manifest comes back by its digest", async () => {
+        const out = scratchDir("images-out");
+        const log = execFileSync("bash", ["scripts/images.sh", "--no-build", "--push", host], {
+          encoding: "utf8",
+          env: { ...process.env, SNAPMESH_IMAGES_OUT: out },
+        });
+        const digests = JSON.parse(readFileSync(join(out, "images.json"), "utf8")) as Record<string, string>;
+        expect(Object.keys(digests).sort()).toEqual([...SERVICES].sort());
+        for (const service of SERVICES) {
+          const digest = digests[service] as string;
+          expect(log).toContain(`pushed: ${host}/snapmesh-${service}:${VERSION}@${digest}`);
+          const res = await fetch(`http://${host}/v2/snapmesh-${service}/manifests/${digest}`, {
+            headers: {
+              accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            },
+          });
+          expect(res.status).toBe(200);
+          const body = Buffer.from(await res.arrayBuffer());
+          expect(`sha256:${createHash("sha256").update(body).digest("hex")}`).toBe(digest);
+        }
+        // And a runtime pulls it by digest (what Knative resolves a tag to).
+        const pulled = buildah("pull", "--quiet", "--tls-verify=false", `${host}/snapmesh-auth@${digests.auth}`);
+        expect(pulled).toBe(buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image("auth")));
+      }, 300_000);
+    },
+  );
 });
