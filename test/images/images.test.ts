@@ -3,7 +3,7 @@
 // (`npm run images`) when they are missing; CI builds them fresh before the tests (.ci/run).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,6 +122,22 @@ const kill = (pid: number) => {
     // already gone
   }
 };
+/** Paths in a container's rootfs changed since `since`, but for /tmp and what the runtime mounts or writes. */
+function writtenOutsideTmp(root: string, since: number): string[] {
+  const skip = new Set(["/tmp", "/proc", "/sys", "/dev", "/run", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"]);
+  const changed: string[] = [];
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const path = `${rel}/${entry.name}`;
+      if (skip.has(path)) continue;
+      if (lstatSync(join(root, path)).mtimeMs > since) changed.push(path);
+      if (entry.isDirectory()) walk(path);
+    }
+  };
+  walk("");
+  return changed;
+}
+
 const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
 const cmdlineOf = (pid: number) => {
   try {
@@ -175,6 +191,7 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
       const port = await freePort("127.0.0.1");
       const env = await isolatedEnv({ PORT: String(port), MIGRATE_ON_START: "0", ...SERVICE_ENV[service] });
 
+      const since = Date.now() - 1000;
       const migrate = runEntrypoint(ctr, config.Entrypoint, env, ["migrate"]);
       expect(await migrate.exit, migrate.stderr()).toBe(0);
 
@@ -198,6 +215,9 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
         expect(uidOf(node as number)).toBe(65532);
         process.kill(node as number, "SIGTERM");
         expect(await svc.exit, svc.stderr()).toBe(0);
+        // Works on a read-only root: nothing written outside /tmp (buildah itself writes the resolver files).
+        expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
+        buildah("umount", ctr);
       } finally {
         if (svc.child.exitCode === null) for (const pid of [svc.child.pid ?? -1, ...descendants(svc.child.pid ?? -1)]) kill(pid);
       }
