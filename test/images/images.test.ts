@@ -7,6 +7,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildah, cmdlineOf, descendants, kill, runEntrypoint, STORAGE, uidOf } from "../support/buildah.ts";
 import { eventually, freePort, isolatedEnv, scratchDir } from "../support/index.ts";
 
 const VERSION = JSON.parse(readFileSync("package.json", "utf8")).version as string;
@@ -15,7 +16,6 @@ type ServiceName = (typeof SERVICES)[number];
 /** Bound on each service image (uncompressed): the Node binary is ~120 MB, Debian's libraries ~20 MB, a bundle ~5 MB. */
 const MAX_IMAGE_BYTES = 180 * 1000 * 1000;
 const REGISTRY_BIN = "/usr/bin/docker-registry";
-const STORAGE = ["--storage-driver", process.env.SNAPMESH_STORAGE_DRIVER ?? "vfs"];
 
 const buildahMissing =
   spawnSync("buildah", ["--version"]).status !== 0
@@ -24,7 +24,6 @@ const buildahMissing =
       ? "not running as root (buildah --isolation chroot needs root)"
       : undefined;
 
-const buildah = (...args: string[]) => execFileSync("buildah", [...STORAGE, ...args], { encoding: "utf8" }).trim();
 const image = (service: ServiceName) => `localhost/snapmesh-${service}:${VERSION}`;
 const imageExists = (ref: string) => spawnSync("buildah", [...STORAGE, "inspect", "--type", "image", ref]).status === 0;
 
@@ -71,57 +70,6 @@ const REST_CALL: Record<ServiceName, (base: string) => Promise<void>> = {
   },
 };
 
-interface Running {
-  child: ChildProcess;
-  exit: Promise<number | null>;
-  stderr: () => string;
-}
-
-/** The image's entrypoint (plus `args`) inside a working container, as the image's user. */
-function runEntrypoint(ctr: string, entrypoint: string[], env: Record<string, string>, args: string[] = []): Running {
-  const envFlags = Object.entries(env).flatMap(([k, v]) => ["--env", `${k}=${v}`]);
-  const child = spawn("buildah", [...STORAGE, "run", "--isolation", "chroot", ...envFlags, ctr, "--", ...entrypoint, ...args], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let err = "";
-  child.stderr?.on("data", (d) => {
-    err += d;
-  });
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, exit, stderr: () => err };
-}
-
-/** The processes below `pid` (the container's processes under buildah). */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of parents.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-const kill = (pid: number) => {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-};
 /** Paths in a container's rootfs changed since `since`, but for /tmp and what the runtime mounts or writes. */
 function writtenOutsideTmp(root: string, since: number): string[] {
   const skip = new Set(["/tmp", "/proc", "/sys", "/dev", "/run", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"]);
@@ -137,15 +85,6 @@ function writtenOutsideTmp(root: string, since: number): string[] {
   walk("");
   return changed;
 }
-
-const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
-const cmdlineOf = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-  } catch {
-    return [];
-  }
-};
 
 describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${buildahMissing})` : ""}`, () => {
   beforeAll(() => {
