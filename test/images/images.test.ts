@@ -1,6 +1,6 @@
 // The service images run as shipped: each image's own entrypoint inside the image (buildah run, chroot
 // isolation, the image's user), against the run's NATS and PostgreSQL on loopback. Builds the images first
-// (`npm run images`) when they are missing; CI builds them fresh before the tests (.ci/run).
+// (`npm run images`) when they are missing or from another commit; CI builds them before the tests (.ci/run).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -25,7 +25,24 @@ const buildahMissing =
       : undefined;
 
 const image = (service: ServiceName) => `localhost/snapmesh-${service}:${VERSION}`;
-const imageExists = (ref: string) => spawnSync("buildah", [...STORAGE, "inspect", "--type", "image", ref]).status === 0;
+/** Built from this commit (its revision label), so the test runs what this checkout ships. */
+const imageCurrent = (ref: string) => {
+  const label = spawnSync(
+    "buildah",
+    [
+      ...STORAGE,
+      "inspect",
+      "--type",
+      "image",
+      "--format",
+      '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}',
+      ref,
+    ],
+    { encoding: "utf8" },
+  );
+  const head = spawnSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).stdout.trim();
+  return label.status === 0 && head !== "" && label.stdout.trim().startsWith(head);
+};
 
 /** What each service needs beyond the common test environment to start. */
 const SERVICE_ENV: Record<ServiceName, Record<string, string>> = {
@@ -88,7 +105,7 @@ function writtenOutsideTmp(root: string, since: number): string[] {
 
 describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${buildahMissing})` : ""}`, () => {
   beforeAll(() => {
-    if (SERVICES.some((s) => !imageExists(image(s)))) execFileSync("bash", ["scripts/images.sh"], { stdio: "inherit" });
+    if (SERVICES.some((s) => !imageCurrent(image(s)))) execFileSync("bash", ["scripts/images.sh"], { stdio: "inherit" });
   }, 900_000);
 
   describe.each(SERVICES)("%s", (service) => {
