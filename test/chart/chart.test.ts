@@ -17,6 +17,8 @@ function helm(args: string[]): string {
   return execFileSync(HELM, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+type PodSpec = { containers?: Array<{ image: string }> };
+
 const render = (sets: string[] = []) =>
   parseManifests(
     helm([
@@ -190,6 +192,32 @@ describe("helm chart", () => {
     expect(policies).toEqual(["photos-snapmesh-no-direct-egress", "photos-snapmesh-egress-proxy"]);
     const deployment = objects.find((o) => o.kind === "Deployment") as K8sObject & { spec: { replicas: number } };
     expect(deployment.spec.replicas).toBe(2);
+  });
+
+  it("runs images by digest when image.digests names them, by tag otherwise", () => {
+    const auth = `sha256:${"a".repeat(64)}`;
+    const shareCode = `sha256:${"b".repeat(64)}`;
+    const images = render([
+      "image.registry=localhost:5000",
+      `image.digests.auth=${auth}`,
+      `image.digests.share-code=${shareCode}`,
+    ]).flatMap((o) => {
+      const pod = (o as { spec?: { template?: { spec?: PodSpec }; jobTemplate?: { spec: { template: { spec: PodSpec } } } } })
+        .spec;
+      const spec = pod?.template?.spec ?? pod?.jobTemplate?.spec.template.spec;
+      return (spec?.containers ?? []).map((c) => `${o.kind}/${o.metadata.name}: ${c.image}`);
+    });
+    expect(images).toContain(`Service/photos-snapmesh-auth: localhost:5000/snapmesh-auth@${auth}`);
+    expect(images).toContain(`Service/photos-snapmesh-share-code: localhost:5000/snapmesh-share-code@${shareCode}`);
+    expect(images).toContain("Service/photos-snapmesh-social: localhost:5000/snapmesh-social:0.1.0");
+    // The migration Job and the purge CronJob run the very same image.
+    expect(images.filter((i) => i.includes(`snapmesh-share-code@${shareCode}`)).length).toBeGreaterThan(1);
+    expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "image.digests.auth=latest"])).toThrow(
+      /digests/,
+    );
+    expect(() =>
+      helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", `image.digests.shareCode=${auth}`]),
+    ).toThrow(/digests/);
   });
 
   it("refuses values that cannot work, with the schema's message", () => {

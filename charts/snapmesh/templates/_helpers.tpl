@@ -17,10 +17,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* <registry>/<repository>-<service>@<digest> when image.digests has the service, else :<tag>. */}}
 {{- define "snapmesh.image" -}}
 {{- $root := index . 0 -}}{{- $name := index . 1 -}}
-{{- $repo := printf "%s-%s:%s" $root.Values.image.repository $name ($root.Values.image.tag | default $root.Chart.AppVersion) -}}
-{{- if $root.Values.image.registry -}}{{ printf "%s/%s" $root.Values.image.registry $repo }}{{- else -}}{{ $repo }}{{- end -}}
+{{- $ref := printf "%s-%s" $root.Values.image.repository $name -}}
+{{- if $root.Values.image.registry -}}{{- $ref = printf "%s/%s" $root.Values.image.registry $ref -}}{{- end -}}
+{{- $digest := index ($root.Values.image.digests | default dict) $name | default "" -}}
+{{- if $digest -}}{{ printf "%s@%s" $ref $digest }}{{- else -}}{{ printf "%s:%s" $ref ($root.Values.image.tag | default $root.Chart.AppVersion) }}{{- end -}}
 {{- end -}}
 
 {{- define "snapmesh.serviceHost" -}}
