@@ -190,6 +190,9 @@ export class Service {
     if (this.draining) return "draining";
     if (!this.database || !this.relay) return "starting";
     await this.database.query("SELECT 1");
+    // A Knative revision created before its SinkBinding has no K_SINK: it holds its outbox and takes no
+    // traffic; the binding injects K_SINK into the next revision.
+    if (config.EVENT_SINK === "http" && !config.K_SINK) return "EVENT_SINK=http but K_SINK is not set (no SinkBinding yet?)";
     if (this.link && !this.link.ready) {
       const needed = this.opts.needs?.includes("nats") ? " (declared need)" : "";
       return `NATS at ${config.NATS_URL} is not connected${needed}`;
@@ -255,7 +258,7 @@ export class Service {
     this.relay = new OutboxRelay(this.db, this.opts.schema, this.sink(), this.log, this.metrics, {
       pollMs: config.OUTBOX_POLL_MS,
     });
-    if (config.OUTBOX_PAUSED === "0") this.relay.start();
+    if (config.OUTBOX_PAUSED === "0" && !(config.EVENT_SINK === "http" && !config.K_SINK)) this.relay.start();
     this.retention = new RetentionSweeper(this.db, this.opts.schema, this.log, {
       outboxSeconds: config.OUTBOX_RETENTION_SECONDS,
       inboxSeconds: config.INBOX_RETENTION_SECONDS,
@@ -286,8 +289,8 @@ export class Service {
   private sink(): EventSink {
     const { config } = this.opts;
     if (config.EVENT_SINK === "http") {
-      if (!config.K_SINK) throw new Error("EVENT_SINK=http needs K_SINK");
-      return new HttpSink(config.K_SINK, config.K_CE_OVERRIDES);
+      // Without K_SINK the relay is never started (see start()), so facts wait in the outbox.
+      return config.K_SINK ? new HttpSink(config.K_SINK, config.K_CE_OVERRIDES) : new NoSink();
     }
     if (config.EVENT_SINK === "nats" && this.link) return this.link.sink();
     return new NoSink();

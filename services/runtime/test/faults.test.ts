@@ -129,4 +129,13 @@ describe("readiness and the sink", () => {
     const { rows } = await service.db.query<{ sent: boolean }>("SELECT sent_at IS NOT NULL AS sent FROM notes.outbox");
     expect(rows).toEqual([{ sent: true }]);
   }, 30_000);
+
+  it("starts without K_SINK (a revision made before its SinkBinding): not ready, facts kept in the outbox", async () => {
+    const env = await isolatedEnv({ EVENT_SINK: "http", EVENT_CONSUMERS: "off" });
+    const { service, base } = await started(env);
+    expect(await ready(base)).toBe(503);
+    expect((await create(base, "no-sink")).status).toBe(201);
+    const { rows } = await service.db.query<{ sent: boolean }>("SELECT sent_at IS NOT NULL AS sent FROM notes.outbox");
+    expect(rows).toEqual([{ sent: false }]);
+  });
 });
