@@ -70,3 +70,40 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: "1"
 {{- end }}
 {{- end -}}
+
+{{/* Labels for pod templates: no chart version, so a chart bump alone makes no new Knative Revision. */}}
+{{- define "snapmesh.podLabels" -}}
+app.kubernetes.io/part-of: snapmesh
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Container security context every snapmesh container runs with: what restricted Pod Security demands and
+Knative Serving allows at container level (the pod-level context needs a Knative feature flag).
+*/}}
+{{- define "snapmesh.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Pod security context for plain pods (Jobs, CronJobs). */}}
+{{- define "snapmesh.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* A name of at most 63 characters; a longer one keeps its start and gets a hash of the whole, so two long names never collide. */}}
+{{- define "snapmesh.dnsName" -}}
+{{- if le (len .) 63 -}}{{ . }}{{- else -}}{{ printf "%s-%s" (. | trunc 54 | trimSuffix "-") (sha256sum . | trunc 8) }}{{- end -}}
+{{- end -}}

@@ -7,6 +7,7 @@ import {
   forbidden,
   loadConfig,
   RateLimiter,
+  runMigrations,
   runService,
   Service,
   sessionVerifier,
@@ -167,16 +168,12 @@ async function loadKeys(config: AuthConfig, service: Service): Promise<KeyRing> 
   );
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "migrate") {
+  await runMigrations({ name: "auth", schema: "auth", migrations: MIGRATIONS });
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const config = loadConfig(authConfigSchema);
   try {
-    // Migrating needs the schema, not the signing keys: the migration Job gets no private key.
-    const migrateOnly = process.argv[2] === "migrate";
-    await runService(
-      migrateOnly
-        ? new Service({ name: "auth", schema: "auth", migrations: MIGRATIONS, config })
-        : await createAuthService(config),
-    );
+    await runService(await createAuthService(config));
   } catch (err) {
     process.stderr.write(`auth: ${(err as Error).message}\n`);
     process.exit(78);

@@ -5,7 +5,7 @@ import express, { type Request, type Response } from "express";
 import type { NatsConnection } from "nats";
 import { Counter } from "prom-client";
 import { requireUtf8 } from "./cloudevents-http.js";
-import { type BaseConfig, ConfigError } from "./config.js";
+import { type BaseConfig, baseConfigSchema, ConfigError, loadConfig } from "./config.js";
 import { JetStreamConsumers } from "./consumer.js";
 import { type Database, openDatabase } from "./db.js";
 import { AppError } from "./errors.js";
@@ -425,4 +425,12 @@ export async function runService(
     service.log.fatal({ err: (err as Error).message }, "could not start");
     process.exit(1);
   }
+}
+
+/**
+ * `main.js migrate` for a service: only the base configuration (database, logging) and the schema, so
+ * the migration Job needs none of the service's secrets (signing keys, API credentials).
+ */
+export async function runMigrations(opts: Pick<ServiceOptions, "name" | "schema" | "migrations">): Promise<void> {
+  await runService(new Service({ ...opts, config: loadConfig(baseConfigSchema) }), ["migrate"]);
 }

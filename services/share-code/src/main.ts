@@ -14,6 +14,7 @@ import {
   type HandlerContext,
   loadConfig,
   notFound,
+  runMigrations,
   runService,
   Service,
   tooLarge,
@@ -147,7 +148,9 @@ export async function purgeOnce(service: Service, graceSeconds: number): Promise
   return service.registry.withEffects({}, async (ctx) => purgeExpired(ctx.tx, graceSeconds));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "migrate") {
+  await runMigrations({ name: "share-code", schema: "sharecode", migrations: MIGRATIONS });
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const config = loadConfig(shareCodeConfigSchema);
   const service = createShareCodeService(config);
   await runService(service, process.argv.slice(2), {

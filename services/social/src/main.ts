@@ -20,6 +20,7 @@ import {
   loadConfig,
   notFound,
   RateLimiter,
+  runMigrations,
   runService,
   Service,
 } from "@snapmesh/runtime";
@@ -176,5 +177,6 @@ function toComment({ seq: _seq, ...comment }: CommentRow) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await runService(createSocialService(loadConfig(socialConfigSchema)));
+  if (process.argv[2] === "migrate") await runMigrations({ name: "social", schema: "social", migrations: MIGRATIONS });
+  else await runService(createSocialService(loadConfig(socialConfigSchema)));
 }

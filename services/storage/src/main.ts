@@ -1,6 +1,15 @@
 import { fileURLToPath } from "node:url";
 import { StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
-import { askPermission, loadConfig, runService, Service, tooLarge, type User, unauthorized } from "@snapmesh/runtime";
+import {
+  askPermission,
+  loadConfig,
+  runMigrations,
+  runService,
+  Service,
+  tooLarge,
+  type User,
+  unauthorized,
+} from "@snapmesh/runtime";
 import type { Request } from "express";
 import { createBackend } from "./backends/index.js";
 import { type StorageConfig, storageConfigSchema } from "./config.js";
@@ -104,5 +113,6 @@ export function createStorageService(config: StorageConfig, options: StorageOpti
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await runService(createStorageService(loadConfig(storageConfigSchema)));
+  if (process.argv[2] === "migrate") await runMigrations({ name: "storage", schema: "storage", migrations: MIGRATIONS });
+  else await runService(createStorageService(loadConfig(storageConfigSchema)));
 }
