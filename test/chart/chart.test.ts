@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderSubscriptions, SUBSCRIPTIONS_FILE } from "../../scripts/src/chart-subscriptions.ts";
 import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
+import { MATRIX } from "./matrix.ts";
 import { CRD_ROOT, crdValidators, type K8sObject, parseManifests, validateCore } from "./validate.ts";
 
 const CHART = fileURLToPath(new URL("../../charts/snapmesh", import.meta.url));
@@ -32,34 +33,6 @@ const render = (sets: string[] = []) =>
       ...sets.flatMap((s) => ["--set", s]),
     ]),
   );
-
-const MATRIX: Array<[string, string[]]> = [
-  ["defaults", []],
-  ["no Knative Eventing (JetStream consumers)", ["eventing.enabled=false"]],
-  [
-    "NatsJetStreamBroker class with a dead-letter sink",
-    ["eventing.broker.class=natss", "eventing.deadLetterUri=http://dlq.photos.svc.cluster.local"],
-  ],
-  ["egress through the proxy pair", ["egress.mode=proxy", "egress.allowHosts={api.weixin.qq.com,legacy.internal.example:8443}"]],
-  [
-    "egress through Cilium",
-    ["egress.mode=cilium", "egress.cilium.egressIP=203.0.113.10", "egress.cilium.nodeSelector.egress=true"],
-  ],
-  [
-    "NATS object storage, dev auth, WeChat and legacy",
-    [
-      "storage.backend=nats",
-      "auth.devAuth=true",
-      "auth.wechat.secretName=wechat",
-      "auth.legacy.permissionUrl=https://legacy.example/api/permissions",
-      "social.permissionCheck=true",
-    ],
-  ],
-  [
-    "share-code off, no migration job, pinned image",
-    ["services.shareCode.enabled=false", "database.migrationJob=false", "image.registry=registry.example", "image.tag=1.2.3"],
-  ],
-];
 
 let validators: ReturnType<typeof crdValidators>;
 beforeAll(() => {

@@ -103,7 +103,12 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* A name of at most 63 characters; a longer one keeps its start and gets a hash of the whole, so two long names never collide. */}}
+{{/*
+A name of at most 63 characters (or the limit given: `list name 52` for a CronJob, whose Jobs add a suffix);
+a longer one keeps its start and gets a hash of the whole, so two long names never collide.
+*/}}
 {{- define "snapmesh.dnsName" -}}
-{{- if le (len .) 63 -}}{{ . }}{{- else -}}{{ printf "%s-%s" (. | trunc 54 | trimSuffix "-") (sha256sum . | trunc 8) }}{{- end -}}
+{{- $name := . -}}{{- $max := 63 -}}
+{{- if kindIs "slice" . -}}{{- $name = index . 0 -}}{{- $max = index . 1 -}}{{- end -}}
+{{- if le (len $name) $max -}}{{ $name }}{{- else -}}{{ printf "%s-%s" ($name | trunc (int (sub $max 9)) | trimSuffix "-") (sha256sum $name | trunc 8) }}{{- end -}}
 {{- end -}}
