@@ -34,6 +34,14 @@ const render = (sets: string[] = []) =>
     ]),
   );
 
+const PROXY_SETS = [
+  "egress.mode=proxy",
+  "egress.allowHosts={api.weixin.qq.com,*.weixin.qq.com,legacy.internal.example:8443}",
+  "egress.proxy.nodeSelector.snapmesh/egress=true",
+  "egress.noProxy={db.example.com}",
+];
+const ISTIO_HOSTS = ["api.weixin.qq.com", "legacy.internal.example:8443"];
+
 let validators: ReturnType<typeof crdValidators>;
 beforeAll(() => {
   validators = crdValidators();
@@ -52,7 +60,7 @@ describe("helm chart", () => {
         expect(ok, `${obj.kind} ${obj.metadata.name}: ${JSON.stringify(validate.errors)}`).toBe(true);
       } else {
         expect(
-          group === "v1" || ["apps", "batch", "networking.k8s.io"].includes(group!),
+          group === "v1" || ["apps", "batch", "networking.k8s.io", "policy"].includes(group!),
           `no schema for ${obj.apiVersion} ${obj.kind}`,
         ).toBe(true);
         await validateCore(obj);
@@ -158,11 +166,9 @@ describe("helm chart", () => {
         data: Record<string, string>;
       }
     ).data["squid.conf"]!;
-    expect(squid).toContain("acl allowed dstdomain api.weixin.qq.com");
-    expect(squid).toContain("acl Safe_ports port 80 443 8443");
-    expect(squid).toMatch(/http_access deny all/);
+    expect(squid).toMatch(/http_access deny all\n/);
     const policies = objects.filter((o) => o.kind === "NetworkPolicy").map((o) => o.metadata.name);
-    expect(policies).toEqual(["photos-snapmesh-no-direct-egress", "photos-snapmesh-egress-proxy"]);
+    expect(policies).toEqual(["photos-snapmesh-no-direct-egress", "photos-snapmesh-egress-proxy", "photos-snapmesh-storage-s3"]);
     const deployment = objects.find((o) => o.kind === "Deployment") as K8sObject & { spec: { replicas: number } };
     expect(deployment.spec.replicas).toBe(2);
   });
@@ -194,13 +200,239 @@ describe("helm chart", () => {
   });
 
   it("refuses values that cannot work, with the schema's message", () => {
-    expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "egress.mode=istio"])).toThrow(
+    expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "egress.mode=nginx"])).toThrow(
       /egress\.mode/,
     );
     expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "egress.mode=cilium"])).toThrow(/egress/);
     expect(() => helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "storage.backend=fs"])).toThrow(
       /storage\.backend/,
     );
+  });
+});
+
+type Container = {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Array<{ name: string; value?: string }>;
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+};
+type Pod = { securityContext?: Record<string, unknown>; nodeSelector?: Record<string, unknown>; containers: Container[] };
+type Workload = K8sObject & { spec: { template: { spec: Pod } } };
+type Rule = { to?: Array<Record<string, unknown>>; ports?: Array<{ protocol: string; port: number }> };
+type Policy = K8sObject & { spec: { podSelector: unknown; egress: Rule[] } };
+
+const named = <T extends K8sObject>(objects: K8sObject[], kind: string, name: string) =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name) as T | undefined;
+const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+const KUBE_DNS = {
+  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+  podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+};
+
+/** Every rule that lets port 53 through goes to kube-dns only. */
+function expectDnsOnlyToKubeDns(policy: Policy): void {
+  const dns = policy.spec.egress.filter((r) => !r.ports || r.ports.some((p) => p.port === 53));
+  expect(dns.length, policy.metadata.name).toBeGreaterThan(0);
+  for (const rule of dns) {
+    if (!rule.ports) {
+      // A rule without ports must name in-cluster peers, never the open internet.
+      expect(JSON.stringify(rule.to ?? "any"), policy.metadata.name).not.toMatch(/0\.0\.0\.0\/0|"any"/);
+      continue;
+    }
+    expect(rule.to, policy.metadata.name).toEqual([KUBE_DNS]);
+    expect(rule.ports).toEqual([
+      { protocol: "UDP", port: 53 },
+      { protocol: "TCP", port: 53 },
+    ]);
+  }
+}
+
+describe("helm chart egress", () => {
+  it("renders --set label values as strings (the README's `nodeSelector.snapmesh/egress=true`)", () => {
+    const proxy = named<Workload>(render(PROXY_SETS), "Deployment", "photos-snapmesh-egress-proxy")!;
+    expect(proxy.spec.template.spec.nodeSelector).toEqual({ "snapmesh/egress": "true" });
+    const cilium = named<K8sObject & { spec: { egressGateway: { nodeSelector: { matchLabels: unknown } } } }>(
+      render(["egress.mode=cilium", "egress.cilium.egressIP=203.0.113.10", "egress.cilium.nodeSelector.egress=true"]),
+      "CiliumEgressGatewayPolicy",
+      "photos-snapmesh-egress",
+    )!;
+    expect(cilium.spec.egressGateway.nodeSelector.matchLabels).toEqual({ egress: "true" });
+  });
+
+  it("proxy: squid allows each host on its own port only, and `*.x` as `.x` (squid takes `*` literally)", () => {
+    const squid = named<K8sObject & { data: Record<string, string> }>(
+      render(PROXY_SETS),
+      "ConfigMap",
+      "photos-snapmesh-egress-proxy",
+    )!.data["squid.conf"]!;
+    const allowed = [...squid.matchAll(/^http_access allow (\S+) (\S+) (\S+)$/gm)].map(([, method, host, port]) => {
+      const acl = (name: string) =>
+        squid
+          .match(new RegExp(`^acl ${name} (\\S+) (.+)$`, "m"))!
+          .slice(1)
+          .join(" ");
+      return `${acl(method!)} | ${acl(host!)} | ${acl(port!)}`;
+    });
+    expect(allowed).toEqual([
+      "method CONNECT | dstdomain api.weixin.qq.com | port 443",
+      "method CONNECT | dstdomain .weixin.qq.com | port 443",
+      "method CONNECT | dstdomain legacy.internal.example | port 8443",
+    ]);
+    expect(squid).not.toMatch(/dstdomain \*/);
+    expect(squid.split("\n").filter((l) => l.startsWith("http_access"))).toEqual([
+      "http_access allow snapmesh_connect host_0 port_0",
+      "http_access allow snapmesh_connect host_1 port_1",
+      "http_access allow snapmesh_connect host_2 port_2",
+      "http_access deny all",
+    ]);
+    for (const line of ["cache deny all", "pid_filename none", "access_log stdio:/dev/stdout", "cache_log stdio:/dev/stderr"])
+      expect(squid).toContain(line);
+  });
+
+  it("proxy: DNS only to kube-dns; S3 reached directly by storage alone; the proxy only on the allowed ports", () => {
+    const objects = render(PROXY_SETS);
+    const services = named<Policy>(objects, "NetworkPolicy", "photos-snapmesh-no-direct-egress")!;
+    const proxy = named<Policy>(objects, "NetworkPolicy", "photos-snapmesh-egress-proxy")!;
+    expectDnsOnlyToKubeDns(services);
+    expectDnsOnlyToKubeDns(proxy);
+    expect(proxy.spec.egress.filter((r) => !r.to)).toEqual([
+      {
+        ports: [
+          { protocol: "TCP", port: 443 },
+          { protocol: "TCP", port: 8443 },
+        ],
+      },
+    ]);
+    const s3 = named<Policy>(objects, "NetworkPolicy", "photos-snapmesh-storage-s3")!;
+    expect(s3.spec.podSelector).toEqual({
+      matchLabels: { "app.kubernetes.io/instance": "photos", "app.kubernetes.io/component": "storage" },
+    });
+    expect(s3.spec.egress).toEqual([{ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }] }]);
+    const nats = render([...PROXY_SETS, "storage.backend=nats"]);
+    expect(named(nats, "NetworkPolicy", "photos-snapmesh-storage-s3")).toBeUndefined();
+  });
+
+  it("proxy: every service gets HTTPS_PROXY and a NO_PROXY naming the cluster, the Broker, NATS, S3 and egress.noProxy", () => {
+    const objects = render([...PROXY_SETS, "storage.s3.endpoint=https://objects.example.com:9443"]);
+    const ksvcs = objects.filter((o) => o.apiVersion.startsWith("serving")) as Workload[];
+    expect(ksvcs).toHaveLength(4);
+    for (const k of ksvcs) {
+      const env = envOf(k.spec.template.spec.containers[0]!);
+      expect(env.HTTPS_PROXY, k.metadata.name).toBe("http://photos-snapmesh-egress-proxy.photos.svc.cluster.local:3128");
+      expect(env.NO_PROXY?.split(","), k.metadata.name).toEqual([
+        "localhost",
+        "127.0.0.1",
+        ".svc",
+        ".cluster.local",
+        "broker-ingress.knative-eventing.svc.cluster.local",
+        "nats.nats.svc.cluster.local",
+        "objects.example.com",
+        "db.example.com",
+      ]);
+    }
+    const s3 = named<Policy>(objects, "NetworkPolicy", "photos-snapmesh-storage-s3")!;
+    expect(s3.spec.egress[0]!.ports).toEqual([{ protocol: "TCP", port: 9443 }]);
+    const aws = render(PROXY_SETS).filter((o) => o.apiVersion.startsWith("serving")) as Workload[];
+    expect(envOf(aws[0]!.spec.template.spec.containers[0]!).NO_PROXY).toContain(",.amazonaws.com,");
+  });
+
+  it("proxy: a pair kept through disruptions, pinned by digest, that restricted Pod Security admits", () => {
+    const objects = render(PROXY_SETS);
+    const pdb = named<K8sObject & { spec: Record<string, unknown> }>(
+      objects,
+      "PodDisruptionBudget",
+      "photos-snapmesh-egress-proxy",
+    )!;
+    expect(pdb.spec).toEqual({
+      minAvailable: 1,
+      selector: { matchLabels: { "app.kubernetes.io/instance": "photos", "app.kubernetes.io/component": "egress-proxy" } },
+    });
+    const pod = named<Workload>(objects, "Deployment", "photos-snapmesh-egress-proxy")!.spec.template.spec;
+    const squid = pod.containers[0]!;
+    expect(squid.image).toMatch(/^ubuntu\/squid@sha256:[a-f0-9]{64}$/);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 13, seccompProfile: { type: "RuntimeDefault" } });
+    expect(squid.securityContext).toEqual({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(squid.command).toEqual(["squid"]);
+    expect(squid.volumeMounts?.map((m) => m.mountPath)).toEqual(
+      expect.arrayContaining(["/tmp", "/var/run/squid", "/var/spool/squid", "/var/log/squid"]),
+    );
+    expect(() =>
+      helm(["template", "x", CHART, "--kube-version", KUBE_VERSION, "--set", "egress.proxy.image=ubuntu/squid:6.6-24.04_beta"]),
+    ).toThrow(/egress\.proxy\.image/);
+  });
+
+  it("istio: ServiceEntry, SNI routes through the egress gateway (passthrough), REGISTRY_ONLY, and a NetworkPolicy", () => {
+    const objects = render(["egress.mode=istio", `egress.allowHosts={${ISTIO_HOSTS.join(",")}}`]);
+    const kinds = (kind: string) => objects.filter((o) => o.kind === kind && o.apiVersion.startsWith("networking.istio.io/"));
+    const entries = kinds("ServiceEntry") as Array<K8sObject & { spec: { hosts: string[]; ports: Array<{ number: number }> } }>;
+    expect(entries.map((e) => `${e.spec.hosts.join()}:${e.spec.ports[0]!.number}`).sort()).toEqual([
+      "*.amazonaws.com:443",
+      "api.weixin.qq.com:443",
+      "legacy.internal.example:8443",
+    ]);
+    const gateway = kinds("Gateway")[0] as K8sObject & { spec: { selector: unknown; servers: Array<Record<string, unknown>> } };
+    expect(gateway.spec.selector).toEqual({ istio: "egressgateway" });
+    expect(gateway.spec.servers).toEqual([
+      {
+        port: { number: 443, name: "tls", protocol: "TLS" },
+        hosts: ["api.weixin.qq.com", "legacy.internal.example"],
+        tls: { mode: "PASSTHROUGH" },
+      },
+    ]);
+    const gw = "istio-egressgateway.istio-system.svc.cluster.local";
+    const legacy = (kinds("VirtualService") as Array<K8sObject & { spec: { hosts: string[]; tls: unknown } }>).find(
+      (v) => v.spec.hosts[0] === "legacy.internal.example",
+    )!;
+    expect(legacy.spec.tls).toEqual([
+      {
+        match: [{ gateways: ["mesh"], port: 8443, sniHosts: ["legacy.internal.example"] }],
+        route: [{ destination: { host: gw, subset: "snapmesh", port: { number: 443 } } }],
+      },
+      {
+        match: [{ gateways: ["photos-snapmesh-egress"], port: 443, sniHosts: ["legacy.internal.example"] }],
+        route: [{ destination: { host: "legacy.internal.example", port: { number: 8443 } } }],
+      },
+    ]);
+    expect((kinds("DestinationRule")[0] as K8sObject & { spec: { host: string } }).spec.host).toBe(gw);
+    const sidecar = kinds("Sidecar")[0] as K8sObject & { spec: Record<string, unknown> };
+    expect(sidecar.spec.outboundTrafficPolicy).toEqual({ mode: "REGISTRY_ONLY" });
+    const policy = named<Policy>(objects, "NetworkPolicy", "photos-snapmesh-no-direct-egress")!;
+    expectDnsOnlyToKubeDns(policy);
+    const peers = policy.spec.egress.flatMap((r) => r.to ?? []);
+    expect(peers).toContainEqual({
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "istio-system" } },
+      podSelector: { matchLabels: { istio: "egressgateway" } },
+    });
+    expect(peers).toContainEqual({
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "istio-system" } },
+      podSelector: { matchLabels: { app: "istiod" } },
+    });
+    expect(JSON.stringify(peers)).not.toContain("0.0.0.0/0");
+    // No proxy in istio mode: the sidecar and the gateway carry the calls.
+    const env = envOf((objects.find((o) => o.apiVersion.startsWith("serving")) as Workload).spec.template.spec.containers[0]!);
+    expect(env.EGRESS_PROXY).toBeUndefined();
+    expect(() =>
+      helm([
+        "template",
+        "x",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "egress.mode=istio",
+        "--set",
+        "egress.allowHosts={*.weixin.qq.com}",
+      ]),
+    ).toThrow(/istio routes by SNI to one named host/);
   });
 });
 

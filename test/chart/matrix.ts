@@ -13,6 +13,19 @@ export const MATRIX: Array<[string, string[], string?]> = [
   ],
   ["egress through the proxy pair", ["egress.mode=proxy", "egress.allowHosts={api.weixin.qq.com,legacy.internal.example:8443}"]],
   [
+    "proxy egress: the README's --set nodeSelector (a boolean), S3, a wildcard host and a host:port",
+    [
+      "egress.mode=proxy",
+      "egress.allowHosts={api.weixin.qq.com,*.weixin.qq.com,legacy.internal.example:8443}",
+      "egress.proxy.nodeSelector.snapmesh/egress=true",
+      "egress.noProxy={db.example.com}",
+    ],
+  ],
+  [
+    "istio egress through the egress gateway",
+    ["egress.mode=istio", "egress.allowHosts={api.weixin.qq.com,legacy.internal.example:8443}"],
+  ],
+  [
     "egress through Cilium",
     ["egress.mode=cilium", "egress.cilium.egressIP=203.0.113.10", "egress.cilium.nodeSelector.egress=true"],
   ],

@@ -68,6 +68,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ include "snapmesh.egressProxyUrl" $root | quote }}
 - name: EGRESS_REQUIRE_PROXY
   value: "1"
+# For anything else that honours the usual variables; NO_PROXY also tells the egress client what is in-cluster.
+- name: HTTPS_PROXY
+  value: {{ include "snapmesh.egressProxyUrl" $root | quote }}
+- name: HTTP_PROXY
+  value: {{ include "snapmesh.egressProxyUrl" $root | quote }}
+- name: NO_PROXY
+  value: {{ include "snapmesh.egress.noProxy" $root | quote }}
 {{- end }}
 {{- end -}}
 
