@@ -448,3 +448,50 @@ describe("vendored CRDs", () => {
     for (const f of files(shared)) expect(readFileSync(join(CRD_ROOT, f), "utf8"), f).toBe(readFileSync(join(shared, f), "utf8"));
   });
 });
+
+describe("helm chart install-time defects", () => {
+  it("without Eventing renders no Eventing or Sources objects and keeps every consumer running (min-scale ≥ 1)", () => {
+    const objects = render(["eventing.enabled=false", "services.social.minScale=0"]);
+    expect(objects.filter((o) => /knative\.dev\/|^sources\./.test(o.apiVersion) && !o.apiVersion.startsWith("serving"))).toEqual(
+      [],
+    );
+    for (const k of objects.filter((o) => o.apiVersion.startsWith("serving")) as Array<
+      K8sObject & { spec: { template: { metadata: { annotations: Record<string, string> } } } }
+    >) {
+      expect(Number(k.spec.template.metadata.annotations["autoscaling.knative.dev/min-scale"])).toBeGreaterThanOrEqual(1);
+    }
+    expect(objects.some((o) => o.kind === "CronJob")).toBe(true);
+  });
+
+  it("sizes the channel's JetStream stream and sets a delivery timeout, valid against eventing-natss's schema", () => {
+    const objects = render(["eventing.stream.replicas=3", "eventing.stream.maxBytes=5368709120"]);
+    const cm = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-channel")) as K8sObject & {
+      data: Record<string, string>;
+    };
+    const channel = { metadata: { name: "x" }, ...(parse(cm.data["channel-template-spec"]!) as object) } as K8sObject;
+    const validate = validators.get(`${channel.apiVersion}/${channel.kind}`)!;
+    expect(validate(channel), JSON.stringify(validate.errors)).toBe(true);
+    expect(channel.spec).toMatchObject({
+      stream: { config: { maxAge: "168h", maxBytes: 5368709120, replicas: 3 } },
+      consumerConfigTemplate: { ackWait: "90s" },
+    });
+    for (const t of objects.filter((o) => o.kind === "Trigger" || o.kind === "Broker") as Array<
+      K8sObject & { spec: { delivery: { timeout: string } } }
+    >) {
+      expect(t.spec.delivery.timeout).toBe("PT60S");
+    }
+  });
+
+  it("keeps names unique and within limits for long release names, and the chart version off pod templates", () => {
+    const long = parseManifests(
+      helm(["template", "photos-production-eu-west-1-blue-release", CHART, "--kube-version", KUBE_VERSION]),
+    );
+    const names = long.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(new Set(names).size).toBe(names.length);
+    for (const o of long) expect(o.metadata.name.length, o.metadata.name).toBeLessThanOrEqual(o.kind === "CronJob" ? 52 : 63);
+    const ksvc = long.find((o) => o.apiVersion.startsWith("serving")) as K8sObject & {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    expect(ksvc.spec.template.metadata.labels["helm.sh/chart"]).toBeUndefined();
+  });
+});

@@ -59,6 +59,7 @@ type Workload = { template?: PodTemplate; jobTemplate?: { spec?: { template?: Po
 
 /** The pod a workload would run: Knative Services, Deployments, Jobs and CronJobs. */
 function podOf(obj: K8sObject): { metadata: { name: string }; spec: Record<string, unknown> } | undefined {
+  if (obj.kind === "Pod") return { metadata: { name: obj.metadata.name }, spec: obj.spec as Record<string, unknown> };
   const spec = obj.spec as Workload | undefined;
   const workload = obj.kind === "CronJob" || ["Deployment", "Job"].includes(obj.kind) || obj.apiVersion.startsWith("serving");
   const template = obj.kind === "CronJob" ? spec?.jobTemplate?.spec?.template : spec?.template;

@@ -6,15 +6,26 @@
 - { key: storage, name: storage }
 {{- end -}}
 
+{{- define "snapmesh.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The prefix of every object's name (at most 40 characters, so service suffixes fit in 63). */}}
 {{- define "snapmesh.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- if .Values.fullnameOverride -}}{{ .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else -}}
+{{- $name := include "snapmesh.name" . -}}
+{{- if contains $name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "snapmesh.labels" -}}
+app.kubernetes.io/name: {{ include "snapmesh.name" . | quote }}
 app.kubernetes.io/part-of: snapmesh
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
 {{- end -}}
 
 {{/* <registry>/<repository>-<service>@<digest> when image.digests has the service, else :<tag>. */}}
@@ -80,8 +91,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* Labels for pod templates: no chart version, so a chart bump alone makes no new Knative Revision. */}}
 {{- define "snapmesh.podLabels" -}}
+app.kubernetes.io/name: {{ include "snapmesh.name" . | quote }}
 app.kubernetes.io/part-of: snapmesh
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{/*
@@ -118,4 +130,13 @@ a longer one keeps its start and gets a hash of the whole, so two long names nev
 {{- $name := . -}}{{- $max := 63 -}}
 {{- if kindIs "slice" . -}}{{- $name = index . 0 -}}{{- $max = index . 1 -}}{{- end -}}
 {{- if le (len $name) $max -}}{{ $name }}{{- else -}}{{ printf "%s-%s" ($name | trunc (int (sub $max 9)) | trimSuffix "-") (sha256sum $name | trunc 8) }}{{- end -}}
+{{- end -}}
+
+{{/* The enabled services' in-cluster URLs as JSON (the helm test reads them). */}}
+{{- define "snapmesh.smokeUrls" -}}
+{{- $root := . -}}{{- $urls := dict -}}
+{{- range $s := include "snapmesh.services" . | fromYamlArray }}
+{{- if (index $root.Values.services $s.key).enabled }}{{ $_ := set $urls $s.name (printf "http://%s" (include "snapmesh.serviceHost" (list $root $s.name))) }}{{ end }}
+{{- end }}
+{{- toJson $urls -}}
 {{- end -}}
