@@ -494,4 +494,28 @@ describe("helm chart install-time defects", () => {
     };
     expect(ksvc.spec.template.metadata.labels["helm.sh/chart"]).toBeUndefined();
   });
+
+  it("dead-letters each Trigger's failures to its subscriber's /dead-letters by default (the stream `snapmesh dlq` reads)", () => {
+    type Trigger = K8sObject & {
+      spec: {
+        subscriber: { ref: { name: string } };
+        delivery: { deadLetterSink: { ref?: { kind: string; name: string }; uri: string } };
+      };
+    };
+    const objects = render();
+    const triggers = objects.filter((o) => o.kind === "Trigger") as Trigger[];
+    expect(triggers.length).toBeGreaterThan(0);
+    for (const t of triggers) {
+      expect(t.spec.delivery.deadLetterSink).toEqual({
+        ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: t.spec.subscriber.ref.name },
+        uri: "/dead-letters",
+      });
+    }
+    const ksvc = objects.find((o) => o.apiVersion.startsWith("serving")) as K8sObject & {
+      spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } };
+    };
+    expect(ksvc.spec.template.spec.containers[0]!.env).toContainEqual({ name: "DEAD_LETTERS", value: "nats" });
+    const custom = render(["eventing.deadLetterUri=http://dlq.example.svc"]).filter((o) => o.kind === "Trigger") as Trigger[];
+    for (const t of custom) expect(t.spec.delivery.deadLetterSink).toEqual({ uri: "http://dlq.example.svc" });
+  });
 });

@@ -64,6 +64,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
   value: http
 - name: EVENT_CONSUMERS
   value: "off"
+{{- if not $root.Values.eventing.deadLetterUri }}
+# Triggers dead-letter to the service's /dead-letters, kept in the JetStream dead-letter stream.
+- name: DEAD_LETTERS
+  value: nats
+{{- end }}
 {{- else }}
 - name: EVENT_SINK
   value: nats

@@ -73,6 +73,11 @@ export const baseConfigSchema = z.object({
   /** Public keys per producer, `{"storage":{"keys":[…]},…}`: whose signed facts this service accepts. */
   SNAPMESH_EVENT_TRUST: z.string().optional(),
   SNAPMESH_EVENT_TRUST_FILE: z.string().optional(),
+  /**
+   * `nats`: `POST /dead-letters` takes events a Knative Trigger gave up on (its dead-letter sink) and keeps them
+   * in the JetStream dead-letter stream, where `snapmesh dlq` reads them. Only signed events are kept.
+   */
+  DEAD_LETTERS: z.enum(["off", "nats"]).default("off"),
   SNAPMESH_EVENT_KEYS_RELOAD_SECONDS: z.coerce.number().int().min(1).default(30),
 });
 export type BaseConfig = z.infer<typeof baseConfigSchema>;

@@ -8,13 +8,13 @@ import {
   type MsgHdrs,
   type NatsConnection,
   nanos,
-  headers as natsHeaders,
 } from "nats";
 import { checkEvent, structuredEvent } from "./cloudevents-http.js";
+import { type DeadLetter, publishDeadLetter } from "./dead-letters.js";
 import { AppError, badRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { dlqPrefix, type StreamNames, subjectFor } from "./nats.js";
+import { type StreamNames, subjectFor } from "./nats.js";
 
 export interface ConsumerOptions {
   service: string;
@@ -158,28 +158,17 @@ export class JetStreamConsumers {
   ): Promise<void> {
     const type = event?.type ?? "undecodable";
     const streamSequence = sequenceOf(msg);
-    const h = natsHeaders();
-    h.set("snapmesh-dlq-reason", reason.slice(0, 1000).replace(/[^\x20-\x7e]/g, " "));
-    h.set("snapmesh-dlq-consumer", durable);
-    h.set("snapmesh-dlq-attempts", String(attempts));
-    const entry = {
-      reason,
-      consumer: durable,
-      attempts,
-      failedAt: new Date().toISOString(),
-      subject: msg.subject,
-      streamSequence,
-    };
-    let body = JSON.stringify({ ...entry, event: event ?? null, ...(event ? {} : rawPayload(msg.data)) });
+    const entry = { reason, consumer: durable, attempts, subject: msg.subject, streamSequence };
+    let dl: DeadLetter = event ? { ...entry, event } : { ...entry, event: null, raw: rawPayload(msg.data) };
     // A near-limit event would not fit in a NATS message with the entry around it: keep its start only.
-    if (body.length > DLQ_ENTRY_LIMIT) body = JSON.stringify({ ...entry, event: null, ...rawPayload(msg.data) });
+    if (JSON.stringify(dl).length > DLQ_ENTRY_LIMIT) dl = { ...entry, event: null, raw: rawPayload(msg.data) };
     try {
-      // The subject carries the type only as a safe token: an arbitrary string must not make the publish fail.
-      const token = type.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\.+|\.+$|\.{2,}/g, "_") || "_";
-      await this.nc.jetstream().publish(`${dlqPrefix(this.opts.names)}.${durable}.${token}`, new TextEncoder().encode(body), {
-        headers: h,
-        ...(streamSequence !== undefined ? { msgID: `${durable}:${streamSequence}` } : {}),
-      });
+      await publishDeadLetter(
+        this.nc,
+        this.opts.names,
+        dl,
+        streamSequence !== undefined ? `${durable}:${streamSequence}` : undefined,
+      );
       msg.term(reason.slice(0, 200));
       this.metrics.deadLettered.inc({ type: event ? type : "undecodable" });
     } catch (err) {

@@ -50,7 +50,8 @@ export function verificationMaterial(event: SnapEvent, signedExtensions: string[
     digest(text(event.source)),
     digest(text(event.specversion)),
     digest(text(event.type)),
-    digest(text(event.datacontenttype)),
+    // JSON data without a declared type is JSON: the HTTP binary binding would declare it on the way.
+    digest(text(event.datacontenttype ?? (event.data === undefined ? undefined : "application/json"))),
     digest(text(event.dataschema)),
     digest(text(event.subject)),
     digest(normaliseTime(event.time)),

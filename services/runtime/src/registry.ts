@@ -244,6 +244,11 @@ export class Registry {
   private prove(event: SnapEvent, reg: Registration): string | undefined {
     const signed = event[PROOF_ATTRIBUTE] !== undefined;
     if (!signed && !reg.internal) return undefined;
+    return this.requireProof(event);
+  }
+
+  /** The proven producer of a signed event, or a ProofError (401/403), logged and counted. */
+  requireProof(event: SnapEvent): string {
     try {
       if (!this.proof) throw new ProofError("producer_unknown", `${this.service} has no event keys to verify ${event.type}`);
       const producer = this.proof.verify(event);

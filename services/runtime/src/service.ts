@@ -4,11 +4,12 @@ import type { CommandDef, DataOf, EventDef, ServiceName, SnapEvent } from "@snap
 import express, { type Request, type Response } from "express";
 import type { NatsConnection } from "nats";
 import { Counter } from "prom-client";
-import { requireUtf8 } from "./cloudevents-http.js";
+import { parseCloudEvents, requireUtf8 } from "./cloudevents-http.js";
 import { type BaseConfig, baseConfigSchema, ConfigError, loadConfig } from "./config.js";
 import { JetStreamConsumers } from "./consumer.js";
 import { type Database, openDatabase } from "./db.js";
-import { AppError } from "./errors.js";
+import { publishDeadLetter } from "./dead-letters.js";
+import { AppError, unavailable } from "./errors.js";
 import { EventProof } from "./event-proof.js";
 import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -228,7 +229,8 @@ export class Service {
     if (config.MIGRATE_ON_START === "1") await this.migrate();
     const types = this.registry.subscriptions().map((d) => d.type);
     const consume = config.EVENT_CONSUMERS === "on" && types.length > 0;
-    if (config.EVENT_SINK === "nats" || consume || this.opts.needs?.includes("nats")) {
+    const deadLetters = config.DEAD_LETTERS === "nats";
+    if (config.EVENT_SINK === "nats" || consume || deadLetters || this.opts.needs?.includes("nats")) {
       this.link = new NatsLink(
         {
           url: config.NATS_URL,
@@ -267,6 +269,7 @@ export class Service {
     this.retention.start();
     await this.link?.start();
     this.relay.kick();
+    if (deadLetters) this.app.post("/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
     this.app.use(notFoundHandler());
     this.app.use(errorHandler(this.log));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
@@ -342,6 +345,40 @@ function eventProof(name: string, config: BaseConfig): EventProof | undefined {
   } catch (err) {
     throw new ConfigError([`SNAPMESH_EVENT_SIGNING_KEYS/SNAPMESH_EVENT_TRUST: ${(err as Error).message}`]);
   }
+}
+
+/**
+ * The Knative dead-letter sink: a Trigger's delivery that failed for good arrives here with Knative's
+ * `knativeerror*` extensions. The event must carry its producer's proof (nobody else fills the stream).
+ */
+function deadLetterSink(service: Service, maxBodyBytes: number): express.RequestHandler[] {
+  return [
+    express.raw({ type: () => true, limit: maxBodyBytes }),
+    async (req, res) => {
+      const { events } = parseCloudEvents(req.headers, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+      for (const event of events) service.registry.requireProof(event);
+      const nc = service.nats;
+      if (!nc) throw unavailable("NATS is not connected yet; retry", "dead_letters_unavailable");
+      for (const event of events) {
+        const { knativeerrorcode: code, knativeerrordata: data, knativeerrordest: dest, ...original } = event;
+        const detail = typeof data === "string" ? Buffer.from(data, "base64").toString("utf8").slice(0, 1000) : "";
+        await publishDeadLetter(
+          nc,
+          service.names,
+          {
+            reason: `delivery to ${String(dest ?? "the subscriber")} failed${code ? ` with ${String(code)}` : ""}${detail ? `: ${detail}` : ""}`,
+            consumer: service.opts.name,
+            attempts: 0,
+            subject: String(dest ?? ""),
+            event: original as SnapEvent,
+          },
+          `${service.opts.name}:${event.source}:${event.id}`,
+        );
+        service.metrics.deadLettered.inc({ type: event.type });
+      }
+      res.status(202).end();
+    },
+  ];
 }
 
 function restEvent(service: string, type: string, data: unknown, req: Request): SnapEvent {
