@@ -518,4 +518,29 @@ describe("helm chart install-time defects", () => {
     const custom = render(["eventing.deadLetterUri=http://dlq.example.svc"]).filter((o) => o.kind === "Trigger") as Trigger[];
     for (const t of custom) expect(t.spec.delivery.deadLetterSink).toEqual({ uri: "http://dlq.example.svc" });
   });
+
+  it("labels Services for SinkBinding inclusion, gives each its own token-less identity, and migrations only the database", () => {
+    const objects = render();
+    const ksvcs = objects.filter((o) => o.apiVersion.startsWith("serving")) as Array<
+      K8sObject & { metadata: { labels: Record<string, string> }; spec: { template: { spec: { serviceAccountName: string } } } }
+    >;
+    const accounts = objects.filter((o) => o.kind === "ServiceAccount") as Array<
+      K8sObject & { automountServiceAccountToken: boolean }
+    >;
+    for (const k of ksvcs) {
+      expect(k.metadata.labels["bindings.knative.dev/include"]).toBe("true");
+      const sa = accounts.find((a) => a.metadata.name === k.spec.template.spec.serviceAccountName);
+      expect(sa?.automountServiceAccountToken, k.metadata.name).toBe(false);
+    }
+    const jobs = objects.filter((o) => o.kind === "Job") as Array<
+      K8sObject & {
+        spec: { activeDeadlineSeconds: number; template: { spec: { containers: Array<{ env: Array<{ name: string }> }> } } };
+      }
+    >;
+    expect(jobs).toHaveLength(4);
+    for (const job of jobs) {
+      expect(job.spec.template.spec.containers[0]!.env.map((e) => e.name).sort()).toEqual(["DATABASE_URL", "LOG_LEVEL"]);
+      expect(job.spec.activeDeadlineSeconds).toBeLessThan(300);
+    }
+  });
 });
