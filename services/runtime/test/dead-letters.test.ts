@@ -1,6 +1,6 @@
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedAs } from "../../../test/support/index.ts";
+import { listenOnLoopback, signedAs } from "../../../test/support/index.ts";
 import { toBinary } from "../src/cloudevents-http.js";
 import type { Service } from "../src/service.ts";
 import { notesService, Tick } from "./fixture/notes.ts";
@@ -13,9 +13,7 @@ let nc: NatsConnection;
 beforeAll(async () => {
   const config = await isolatedConfig({ EVENT_SINK: "none", EVENT_CONSUMERS: "off", DEAD_LETTERS: "nats" });
   service = notesService(config);
-  const server = await service.start({ host: "127.0.0.1" });
-  const addr = server.address();
-  base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+  base = await listenOnLoopback(service);
   nc = await natsConnect();
   await eventually(async () => (await fetch(`${base}/readyz`)).status === 200, "ready (NATS connected)");
 });

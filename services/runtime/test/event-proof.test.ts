@@ -2,6 +2,7 @@ import type { SnapEvent } from "@snapmesh/events";
 import type { NatsConnection } from "nats";
 import { headers as natsHeaders } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listenOnLoopback } from "../../../test/support/index.ts";
 import { parseCloudEvents, toBinary } from "../src/cloudevents-http.js";
 import { fromNatsMessage } from "../src/consumer.js";
 import { EventProof, generateEventKey, ProofError, publicJwk, signEvent, signingKey } from "../src/event-proof.js";
@@ -91,9 +92,7 @@ describe("a service refuses facts whose producer is not proven, on every door", 
       SNAPMESH_EVENT_TRUST: trust,
     });
     service = notesService(config);
-    const server = await service.start({ host: "127.0.0.1" });
-    const addr = server.address();
-    base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    base = await listenOnLoopback(service);
     nc = await natsConnect();
   });
 
