@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -654,5 +656,49 @@ describe("helm chart values schema", () => {
   it.each(GOOD_VALUES)("accepts %s", (_what, args) => {
     expect(helm(templateArgs(args))).toContain("kind: Service");
     helm(lintArgs(args));
+  });
+});
+
+/** The real readme-generator-for-helm (a root devDependency), run the way `npm run chart:readme` runs it. */
+const README_GENERATOR = join(
+  dirname(createRequire(import.meta.url).resolve("@bitnami/readme-generator-for-helm/package.json")),
+  "bin/index.js",
+);
+
+describe("chart README", () => {
+  it("has the Parameters tables generated from values.yaml's @param comments, every value documented", () => {
+    const dir = mkdtempSync(join(tmpdir(), "snapmesh-chart-readme-"));
+    const schema = readFileSync(join(CHART, "values.schema.json"), "utf8");
+    try {
+      const readme = join(dir, "README.md");
+      copyFileSync(join(CHART, "README.md"), readme);
+      try {
+        execFileSync(process.execPath, [README_GENERATOR, "--values", join(CHART, "values.yaml"), "--readme", readme], {
+          encoding: "utf8",
+          stdio: "pipe",
+        });
+      } catch (err) {
+        // It refuses a value without @param, or a @param naming no value, and lists them on stdout.
+        const { stdout } = err as { stdout?: string };
+        throw new Error(
+          `readme-generator refused charts/snapmesh:\n${stdout
+            ?.split("\n")
+            .filter((l) => l.startsWith("ERROR"))
+            .join("\n")}`,
+        );
+      }
+      expect(readFileSync(readme, "utf8"), "charts/snapmesh/README.md is stale: run `npm run chart:readme`").toBe(
+        readFileSync(join(CHART, "README.md"), "utf8"),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The schema is hand-written: the generator must never write it.
+    expect(readFileSync(join(CHART, "values.schema.json"), "utf8")).toBe(schema);
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts["chart:readme"]).toMatch(/--readme charts\/snapmesh\/README\.md/);
+    expect(pkg.scripts["chart:readme"]).not.toMatch(/--schema|\s-s\b/);
   });
 });
