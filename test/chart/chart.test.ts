@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -542,5 +544,210 @@ describe("helm chart install-time defects", () => {
       expect(job.spec.template.spec.containers[0]!.env.map((e) => e.name).sort()).toEqual(["DATABASE_URL", "LOG_LEVEL"]);
       expect(job.spec.activeDeadlineSeconds).toBeLessThan(300);
     }
+  });
+});
+
+const setArgs = (...sets: string[]) => sets.flatMap((s) => ["--set", s]);
+const jsonArg = (key: string, value: unknown) => ["--set-json", `${key}=${JSON.stringify(value)}`];
+const templateArgs = (args: string[]) => ["template", "x", CHART, "--kube-version", KUBE_VERSION, ...args];
+const lintArgs = (args: string[]) => ["lint", CHART, "--strict", "--kube-version", KUBE_VERSION, ...args];
+
+/**
+ * [what is wrong, helm arguments, the message naming the value, checked by the schema (so `helm lint` refuses it
+ * too) or by templates/validate.yaml (`helm lint` ignores a template's `fail`)].
+ */
+const BAD_VALUES: Array<[string, string[], RegExp, "schema" | "template"]> = [
+  ["a typo'd service key", setArgs("services.social.minscale=2"), /- services\.social: Additional property minscale/, "schema"],
+  ["a typo'd top-level key", setArgs("egres.mode=proxy"), /- \(root\): Additional property egres is not allowed/, "schema"],
+  ["a typo'd nested key", setArgs("storage.s3.buckt=photos"), /- storage\.s3: Additional property buckt/, "schema"],
+  [
+    "a typo'd OIDC key",
+    setArgs("auth.oidc.issuerUrl=https://id.example.com"),
+    /- auth\.oidc: Additional property issuerUrl/,
+    "schema",
+  ],
+  ["scaleDownDelay 2h", setArgs("services.auth.scaleDownDelay=2h"), /- services\.auth\.scaleDownDelay:/, "schema"],
+  ["scaleDownDelay 3601s", setArgs("services.auth.scaleDownDelay=3601s"), /- services\.auth\.scaleDownDelay:/, "schema"],
+  ["scaleDownDelay 61m", setArgs("services.storage.scaleDownDelay=61m"), /- services\.storage\.scaleDownDelay:/, "schema"],
+  [
+    "minScale 5 > maxScale 2",
+    setArgs("services.social.minScale=5", "services.social.maxScale=2"),
+    /services\.social\.minScale \(5\) must not exceed services\.social\.maxScale \(2\)/,
+    "template",
+  ],
+  [
+    "headersTimeoutMs above requestTimeoutMs",
+    setArgs("http.headersTimeoutMs=400000"),
+    /http\.headersTimeoutMs \(400000\) must not exceed http\.requestTimeoutMs \(300000\)/,
+    "template",
+  ],
+  ["a cron minute of 61", jsonArg("shareCode.expireSchedule", "61 * * * *"), /- shareCode\.expireSchedule:/, "schema"],
+  ["a 4-field cron", jsonArg("shareCode.expireSchedule", "*/15 * * *"), /- shareCode\.expireSchedule:/, "schema"],
+  ["a CIDR prefix of 33", setArgs("egress.clusterCIDRs={10.0.0.0/33}"), /- egress\.clusterCIDRs\.0:/, "schema"],
+  ["an octet of 300", setArgs("egress.s3CIDRs={300.1.2.0/24}"), /- egress\.s3CIDRs\.0:/, "schema"],
+  [
+    "a Cilium egress IP that is no address",
+    setArgs("egress.mode=cilium", "egress.cilium.egressIP=999.0.113.10", "egress.cilium.nodeSelector.egress=true"),
+    /- egress\.cilium\.egressIP:/,
+    "schema",
+  ],
+  ["an S3 bucket with capitals and _", setArgs("storage.s3.bucket=My_Photos"), /- storage\.s3\.bucket:/, "schema"],
+  ["an S3 bucket shaped like an IP address", setArgs("storage.s3.bucket=192.168.1.10"), /- storage\.s3\.bucket:/, "schema"],
+  ["an S3 bucket of 2 characters", setArgs("storage.s3.bucket=ab"), /- storage\.s3\.bucket:/, "schema"],
+  ["an S3 endpoint without a scheme", setArgs("storage.s3.endpoint=minio.minio.svc:9000"), /- storage\.s3\.endpoint:/, "schema"],
+  [
+    "an S3 credentials Secret that is no name",
+    setArgs("storage.s3.credentialsSecret=AWS_Keys"),
+    /- storage\.s3\.credentialsSecret:/,
+    "schema",
+  ],
+  [
+    "an OIDC issuer that is not a URL",
+    setArgs("auth.oidc.issuer=accounts.example.com", "auth.oidc.audience=photos"),
+    /- auth\.oidc\.issuer:/,
+    "schema",
+  ],
+  [
+    "an OIDC issuer without an audience",
+    setArgs("auth.oidc.issuer=https://accounts.example.com"),
+    /- auth\.oidc\.audience:/,
+    "schema",
+  ],
+  ["an OIDC audience without an issuer", setArgs("auth.oidc.audience=photos"), /- auth\.oidc\.audience:/, "schema"],
+  ["a WeChat API base that is not a URL", setArgs("auth.wechat.apiBase=api.weixin.qq.com"), /- auth\.wechat\.apiBase:/, "schema"],
+  [
+    "a legacy permission URL that is not a URL",
+    setArgs("auth.legacy.permissionUrl=legacy/api"),
+    /- auth\.legacy\.permissionUrl:/,
+    "schema",
+  ],
+  ["an ISO 8601 backoff without T", setArgs("eventing.backoffDelay=P0.5S"), /- eventing\.backoffDelay:/, "schema"],
+  ["an ISO 8601 timeout without a unit", setArgs("eventing.deliveryTimeout=PT60"), /- eventing\.deliveryTimeout:/, "schema"],
+  ["a Go duration in days", setArgs("eventing.stream.maxAge=7d"), /- eventing\.stream\.maxAge:/, "schema"],
+  [
+    "a resource quantity that is none",
+    setArgs("services.auth.resources.requests.cpu=lots"),
+    /- services\.auth\.resources\.requests\.cpu:/,
+    "schema",
+  ],
+  ["an env name with a dash", setArgs("services.auth.env.LOG-FORMAT=json"), /- services\.auth\.env:/, "schema"],
+  ["a database Secret that is no name", setArgs("database.secretName=Snapmesh_DB"), /- database\.secretName:/, "schema"],
+];
+
+/** Edge values that must pass: each boundary of the rules above, on the allowed side. */
+const GOOD_VALUES: Array<[string, string[]]> = [
+  [
+    "scaleDownDelay at 1h in each spelling, and 0s",
+    setArgs(
+      "services.auth.scaleDownDelay=3600s",
+      "services.social.scaleDownDelay=60m",
+      "services.shareCode.scaleDownDelay=1h",
+      "services.storage.scaleDownDelay=59m59s",
+    ),
+  ],
+  [
+    "minScale = maxScale, and minScale above maxScale 0 (no maximum)",
+    setArgs("services.auth.minScale=5", "services.auth.maxScale=5", "services.social.minScale=5", "services.social.maxScale=0"),
+  ],
+  ["headersTimeoutMs = requestTimeoutMs", setArgs("http.headersTimeoutMs=300000")],
+  ["a cron with lists, ranges, steps and names", jsonArg("shareCode.expireSchedule", "0,30 */2 1-15 JAN,jul ?")],
+  ["a cron macro", jsonArg("shareCode.expireSchedule", "@hourly")],
+  ["an empty cron (no purge)", jsonArg("shareCode.expireSchedule", "")],
+  ["CIDRs at their bounds, IPv6 included", setArgs("egress.clusterCIDRs={0.0.0.0/0,255.255.255.255/32,fd00::/8,::1/128}")],
+  [
+    "S3 with a dotted 3- and a 63-character bucket and a MinIO endpoint",
+    setArgs(
+      "storage.s3.bucket=a.b",
+      "storage.s3.endpoint=http://minio.minio.svc.cluster.local:9000",
+      "storage.s3.forcePathStyle=true",
+      "storage.s3.region=garage",
+      "storage.s3.credentialsSecret=minio-keys",
+    ),
+  ],
+  ["a 63-character S3 bucket", setArgs(`storage.s3.bucket=${"a".repeat(31)}.${"b".repeat(31)}`)],
+  [
+    "OIDC with issuer, audience and JWKS URL",
+    setArgs(
+      "auth.oidc.issuer=https://accounts.example.com/",
+      "auth.oidc.audience=photos-app",
+      "auth.oidc.jwksUrl=https://accounts.example.com/keys",
+    ),
+  ],
+  ["ISO 8601 durations and no delivery timeout", setArgs("eventing.backoffDelay=PT1M30.5S", "eventing.deliveryTimeout=")],
+  ["compound Go durations", setArgs("eventing.stream.maxAge=1h30m", "eventing.stream.ackWait=1m30s")],
+  [
+    "resources and env",
+    setArgs(
+      "services.auth.resources.requests.cpu=0.5",
+      "services.auth.resources.limits.memory=1Gi",
+      "services.auth.env.NODE_OPTIONS=--max-old-space-size=200",
+    ),
+  ],
+];
+
+/** What helm printed (stdout and stderr, not the command line) when it refused; fails the test if helm accepted. */
+function refusal(args: string[]): string {
+  try {
+    helm(args);
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    return `${stdout ?? ""}${stderr ?? ""}`;
+  }
+  throw new Error(`helm ${args.join(" ")} accepted the values`);
+}
+
+describe("helm chart values schema", () => {
+  it.each(BAD_VALUES)("refuses %s, naming the value", (_what, args, message, by) => {
+    expect(refusal(templateArgs(args))).toMatch(message);
+    if (by === "schema") expect(refusal(lintArgs(args))).toMatch(message);
+  });
+
+  it.each(GOOD_VALUES)("accepts %s", (_what, args) => {
+    expect(helm(templateArgs(args))).toContain("kind: Service");
+    helm(lintArgs(args));
+  });
+});
+
+/** The real readme-generator-for-helm (a root devDependency), run the way `npm run chart:readme` runs it. */
+const README_GENERATOR = join(
+  dirname(createRequire(import.meta.url).resolve("@bitnami/readme-generator-for-helm/package.json")),
+  "bin/index.js",
+);
+
+describe("chart README", () => {
+  it("has the Parameters tables generated from values.yaml's @param comments, every value documented", () => {
+    const dir = mkdtempSync(join(tmpdir(), "snapmesh-chart-readme-"));
+    const schema = readFileSync(join(CHART, "values.schema.json"), "utf8");
+    try {
+      const readme = join(dir, "README.md");
+      copyFileSync(join(CHART, "README.md"), readme);
+      try {
+        execFileSync(process.execPath, [README_GENERATOR, "--values", join(CHART, "values.yaml"), "--readme", readme], {
+          encoding: "utf8",
+          stdio: "pipe",
+        });
+      } catch (err) {
+        // It refuses a value without @param, or a @param naming no value, and lists them on stdout.
+        const { stdout } = err as { stdout?: string };
+        throw new Error(
+          `readme-generator refused charts/snapmesh:\n${stdout
+            ?.split("\n")
+            .filter((l) => l.startsWith("ERROR"))
+            .join("\n")}`,
+        );
+      }
+      expect(readFileSync(readme, "utf8"), "charts/snapmesh/README.md is stale: run `npm run chart:readme`").toBe(
+        readFileSync(join(CHART, "README.md"), "utf8"),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The schema is hand-written: the generator must never write it.
+    expect(readFileSync(join(CHART, "values.schema.json"), "utf8")).toBe(schema);
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts["chart:readme"]).toMatch(/--readme charts\/snapmesh\/README\.md/);
+    expect(pkg.scripts["chart:readme"]).not.toMatch(/--schema|\s-s\b/);
   });
 });
