@@ -155,4 +155,3 @@ async function distinctPorts(n: number): Promise<number[]> {
   }
   return ports;
 }
-
