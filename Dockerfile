@@ -37,7 +37,7 @@ LABEL org.opencontainers.image.title="snapmesh-${SERVICE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # Owned by root, read-only to the service: the process cannot change its own code.
-COPY --from=bundle /src/dist/${SERVICE}/bin/main.mjs /app/bin/main.mjs
+COPY --from=bundle /src/dist/${SERVICE}/bin/ /app/bin/
 COPY --from=bundle /src/dist/${SERVICE}/migrations /app/migrations
 # Node 22+: V8's compile cache, filled here at build time, read at start (about 20% off the cold start,
 # see the README). Node reads it from NODE_COMPILE_CACHE; on a read-only root it never needs to write.

@@ -1,5 +1,5 @@
-// `npm run build` (after the type check): each service bundled into one ESM file for its container image,
-// dist/<service>/bin/main.mjs, with its migrations beside it (dist/<service>/migrations, found as
+// `npm run build` (after the type check): each service bundled into an ESM entry for its container image,
+// dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
 // ../migrations from the bundle, as from src/main.ts). PGlite stays external (it loads its WASM files).
 import { cpSync, existsSync } from "node:fs";
 import { build } from "esbuild";
@@ -7,8 +7,12 @@ import { build } from "esbuild";
 const services = ["auth", "social", "share-code", "storage"];
 for (const name of services) {
   const result = await build({
-    entryPoints: [`services/${name}/src/main.ts`],
-    outfile: `dist/${name}/bin/main.mjs`,
+    entryPoints: { main: `services/${name}/src/main.ts` },
+    outdir: `dist/${name}/bin`,
+    outExtension: { ".js": ".mjs" },
+    // Code loaded on first use (undici for egress, the AWS SDK) goes into chunks the start does not parse.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
     bundle: true,
     platform: "node",
     target: "node20",
@@ -22,5 +26,6 @@ for (const name of services) {
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   if (existsSync(`services/${name}/migrations`))
     cpSync(`services/${name}/migrations`, `dist/${name}/migrations`, { recursive: true });
-  console.log(`dist/${name}/bin/main.mjs  ${(bytes / 1024).toFixed(0)} KiB`);
+  const entry = result.metafile.outputs[`dist/${name}/bin/main.mjs`]?.bytes ?? 0;
+  console.log(`dist/${name}/bin/main.mjs  ${(entry / 1024).toFixed(0)} KiB (${(bytes / 1024).toFixed(0)} KiB with chunks)`);
 }

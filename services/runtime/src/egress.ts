@@ -1,4 +1,4 @@
-import { Agent, type Dispatcher, ProxyAgent, request } from "undici";
+import type { Dispatcher } from "undici";
 import { type BaseConfig, splitList } from "./config.js";
 import { AppError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
@@ -39,12 +39,20 @@ const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504]);
 
 /** The one way out of a service: proxy-aware, allow-listed, with timeouts, retries with jitter and a circuit breaker. */
 export class EgressClient {
-  private readonly direct = new Agent({ connect: { timeout: 5_000 } });
-  private readonly proxied: Dispatcher | undefined;
   private readonly breakers = new Map<string, CircuitBreaker>();
+  // undici is loaded on the first call: most services never call out, and it is a large part of a bundle's
+  // start-up (cold start matters under scale to zero).
+  private http: Promise<{ request: typeof import("undici").request; direct: Dispatcher; proxied?: Dispatcher }> | undefined;
 
-  constructor(private readonly opts: EgressOptions) {
-    this.proxied = opts.proxy ? new ProxyAgent({ uri: opts.proxy }) : undefined;
+  constructor(private readonly opts: EgressOptions) {}
+
+  private transport() {
+    this.http ??= import("undici").then(({ Agent, ProxyAgent, request }) => ({
+      request,
+      direct: new Agent({ connect: { timeout: 5_000 } }),
+      ...(this.opts.proxy ? { proxied: new ProxyAgent({ uri: this.opts.proxy }) } : {}),
+    }));
+    return this.http;
   }
 
   async request(url: string, req: EgressRequest = {}): Promise<EgressResponse> {
@@ -56,7 +64,7 @@ export class EgressClient {
         host: target.host,
       });
     }
-    if (this.opts.requireProxy && !this.proxied) {
+    if (this.opts.requireProxy && !this.opts.proxy) {
       this.count(host, "refused");
       throw new AppError(
         503,
@@ -72,7 +80,8 @@ export class EgressClient {
     const method = req.method ?? "GET";
     const idempotent = req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(method);
     const attempts = 1 + (idempotent ? this.opts.retries : 0);
-    const dispatcher = this.proxied && !hostMatches(host, target.host, this.opts.noProxy ?? []) ? this.proxied : this.direct;
+    const { request, direct, proxied } = await this.transport();
+    const dispatcher = proxied && !hostMatches(host, target.host, this.opts.noProxy ?? []) ? proxied : direct;
     let lastError: AppError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await sleep(jitter(attempt));
@@ -112,7 +121,9 @@ export class EgressClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.direct.close(), this.proxied?.close()]);
+    if (!this.http) return;
+    const { direct, proxied } = await this.http;
+    await Promise.all([direct.close(), proxied?.close()]);
   }
 
   private breaker(key: string): CircuitBreaker {

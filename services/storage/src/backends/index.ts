@@ -3,7 +3,6 @@ import type { StorageConfig } from "../config.js";
 import type { BlobBackend } from "./backend.js";
 import { FsBackend } from "./fs.js";
 import { NatsObjectBackend } from "./nats.js";
-import { S3Backend } from "./s3.js";
 
 export type { BlobBackend } from "./backend.js";
 
@@ -14,14 +13,19 @@ export function createBackend(config: StorageConfig, nats: () => NatsConnection 
       return new FsBackend(config.STORAGE_DIR);
     case "s3":
       if (!config.STORAGE_S3_BUCKET) throw new Error("STORAGE_BACKEND=s3 needs STORAGE_S3_BUCKET");
-      return new S3Backend({
-        bucket: config.STORAGE_S3_BUCKET,
-        region: config.STORAGE_S3_REGION,
-        forcePathStyle: config.STORAGE_S3_FORCE_PATH_STYLE === "1",
-        ...(config.STORAGE_S3_ENDPOINT ? { endpoint: config.STORAGE_S3_ENDPOINT } : {}),
+      return lazy("s3", async () => {
+        // The AWS SDK is a third of the bundle: loaded on the first object call, not at start.
+        const { S3Backend } = await import("./s3.js");
+        return new S3Backend({
+          bucket: config.STORAGE_S3_BUCKET!,
+          region: config.STORAGE_S3_REGION,
+          forcePathStyle: config.STORAGE_S3_FORCE_PATH_STYLE === "1",
+          ...(config.STORAGE_S3_ENDPOINT ? { endpoint: config.STORAGE_S3_ENDPOINT } : {}),
+        });
       });
     case "nats":
-      return lazyNats(() => {
+      // The service connects to NATS at start, after the backend is chosen: build it on first use.
+      return lazy("nats", async () => {
         const nc = nats();
         if (!nc) throw new Error("STORAGE_BACKEND=nats needs a NATS connection");
         return new NatsObjectBackend(nc, config.STORAGE_NATS_BUCKET);
@@ -29,15 +33,21 @@ export function createBackend(config: StorageConfig, nats: () => NatsConnection 
   }
 }
 
-/** The service connects to NATS at start, after the backend is chosen: build the NATS backend on first use. */
-function lazyNats(make: () => BlobBackend): BlobBackend {
-  let backend: BlobBackend | undefined;
-  const get = () => (backend ??= make());
+/** A backend made on first use. */
+function lazy(kind: BlobBackend["kind"], make: () => Promise<BlobBackend>): BlobBackend {
+  let backend: Promise<BlobBackend> | undefined;
+  const get = () => {
+    backend ??= make().catch((err) => {
+      backend = undefined;
+      throw err;
+    });
+    return backend;
+  };
   return {
-    kind: "nats",
-    put: (k, b, t) => get().put(k, b, t),
-    get: (k, r) => get().get(k, r),
-    delete: (k) => get().delete(k),
-    close: async () => backend?.close(),
+    kind,
+    put: async (k, b, t) => (await get()).put(k, b, t),
+    get: async (k, r) => (await get()).get(k, r),
+    delete: async (k) => (await get()).delete(k),
+    close: async () => (await backend)?.close(),
   };
 }
