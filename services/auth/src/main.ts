@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { AuthPermissionCheck, AuthSessionCreate, AuthUserSignedIn } from "@snapmesh/events";
 import {
-  AppError,
+  ConfigError,
   egressFromConfig,
   forbidden,
   loadConfig,
@@ -149,33 +149,36 @@ export async function createAuthService(config: AuthConfig, options: AuthOptions
 
 async function loadKeys(config: AuthConfig, service: Service): Promise<KeyRing> {
   if (config.AUTH_SIGNING_KEYS_FILE) {
-    const ring = await KeyRing.fromJson(readFileSync(config.AUTH_SIGNING_KEYS_FILE, "utf8"));
+    const file = config.AUTH_SIGNING_KEYS_FILE;
+    const ring = await asConfig("AUTH_SIGNING_KEYS_FILE", async () => KeyRing.fromJson(readFileSync(file, "utf8")));
     const stop = ring.watchFile(config.AUTH_SIGNING_KEYS_FILE, config.AUTH_KEYS_RELOAD_SECONDS, (err) =>
       service.log.error({ err: err.message }, "could not reload the signing keys; keeping the current ones"),
     );
     service.beforeClose(stop);
     return ring;
   }
-  if (config.AUTH_SIGNING_KEYS) return KeyRing.fromJson(config.AUTH_SIGNING_KEYS);
+  const inline = config.AUTH_SIGNING_KEYS;
+  if (inline) return asConfig("AUTH_SIGNING_KEYS", () => KeyRing.fromJson(inline));
   if (config.SNAPMESH_DEV_AUTH === "1") {
     service.log.warn("no AUTH_SIGNING_KEYS: using an ephemeral key (development only; tokens die with the process)");
     return KeyRing.ephemeral();
   }
-  throw new AppError(
-    500,
-    "config",
-    "AUTH_SIGNING_KEYS or AUTH_SIGNING_KEYS_FILE is required (SNAPMESH_DEV_AUTH=1 allows an ephemeral key)",
-  );
+  throw new ConfigError([
+    "AUTH_SIGNING_KEYS: AUTH_SIGNING_KEYS or AUTH_SIGNING_KEYS_FILE is required (SNAPMESH_DEV_AUTH=1 allows an ephemeral key)",
+  ]);
+}
+
+/** A key set that cannot be read or parsed is a configuration error of `variable` (exit 78, one line). */
+async function asConfig<T>(variable: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    throw new ConfigError([`${variable}: ${(err as Error).message}`], { cause: err });
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "migrate") {
   await runMigrations({ name: "auth", schema: "auth", migrations: MIGRATIONS });
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const config = loadConfig(authConfigSchema);
-  try {
-    await runService(await createAuthService(config));
-  } catch (err) {
-    process.stderr.write(`auth: ${(err as Error).message}\n`);
-    process.exit(78);
-  }
+  await runService(createAuthService(loadConfig(authConfigSchema)));
 }

@@ -427,10 +427,16 @@ export function installShutdown(service: Service, timeoutMs: number): void {
  * argument the service starts and stops gracefully on SIGTERM.
  */
 export async function runService(
-  service: Service,
+  serviceOrPending: Service | Promise<Service>,
   argv: string[] = process.argv.slice(2),
   tasks: Record<string, () => Promise<unknown>> = {},
 ): Promise<void> {
+  // A service whose construction reads configuration (auth's signing keys) fails here, the same way as at start.
+  const service = await Promise.resolve(serviceOrPending).catch((err: unknown) => {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78);
+  });
   const task = argv[0] === "migrate" ? () => service.migrate() : argv[0] ? tasks[argv[0]] : undefined;
   if (argv[0] && !task) {
     process.stderr.write(

@@ -1,5 +1,6 @@
 import { baseConfigSchema, splitList } from "@snapmesh/runtime";
 import { z } from "zod";
+import { parseSigningKeys } from "./signing.js";
 
 export const storageConfigSchema = baseConfigSchema.extend({
   STORAGE_BACKEND: z.enum(["fs", "s3", "nats"]).default("fs"),
@@ -27,7 +28,17 @@ export const storageConfigSchema = baseConfigSchema.extend({
     .default("image/jpeg,image/png,image/gif,image/webp,image/heic")
     .transform((v) => splitList(v)),
   /** `kid:secret[,kid:secret…]`; the first signs, all verify (rotation). */
-  STORAGE_SIGNING_KEYS: z.string().min(1),
+  STORAGE_SIGNING_KEYS: z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      // Checked here, not where the service is built, so a bad key is a config error like any other (exit 78).
+      try {
+        parseSigningKeys(value);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+      }
+    }),
   STORAGE_URL_TTL_SECONDS: z.coerce.number().int().min(1).default(7200),
   STORAGE_URL_TTL_MAX_SECONDS: z.coerce
     .number()

@@ -46,7 +46,7 @@ export function verify(
 
 /** `STORAGE_SIGNING_KEYS` = `kid1:secret1,kid2:secret2` (first one signs). Secrets must be at least 32 characters. */
 export function parseSigningKeys(value: string): SigningKey[] {
-  return value
+  const keys = value
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
@@ -57,4 +57,6 @@ export function parseSigningKeys(value: string): SigningKey[] {
       if (secret.length < 32) throw new Error(`signing key '${entry.slice(0, i)}' is shorter than 32 characters`);
       return { id: entry.slice(0, i), secret: Buffer.from(secret) };
     });
+  if (keys.length === 0) throw new Error("at least one 'kid:secret' is required");
+  return keys;
 }
