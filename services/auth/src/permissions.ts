@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { AppError, type EgressClient, type Logger } from "@snapmesh/runtime";
+import { appError, type EgressClient, type Logger } from "@snapmesh/runtime";
 import type { KV, NatsConnection } from "nats";
 
 export interface PermissionQuery {
@@ -60,11 +60,11 @@ export class LegacyHttpBackend implements PermissionBackend {
       idempotent: true, // a permission question changes nothing: safe to retry
       timeoutMs: this.opts.timeoutMs,
     });
-    if (res.status >= 400) throw new AppError(503, "legacy_unavailable", `the legacy backend answered ${res.status}`);
+    if (res.status >= 400) throw appError("legacy_unavailable", `the legacy backend answered ${res.status}`);
     const answer = res.json<Record<string, unknown>>();
     const allowed = answer[this.opts.allowedField];
     if (typeof allowed !== "boolean") {
-      throw new AppError(503, "legacy_unavailable", `the legacy backend's answer has no boolean '${this.opts.allowedField}'`);
+      throw appError("legacy_unavailable", `the legacy backend's answer has no boolean '${this.opts.allowedField}'`);
     }
     return { allowed, reason: typeof answer.reason === "string" ? answer.reason : allowed ? "legacy_allowed" : "legacy_denied" };
   }

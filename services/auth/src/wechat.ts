@@ -1,4 +1,4 @@
-import { AppError, badRequest, type EgressClient, tooManyRequests, unavailable } from "@snapmesh/runtime";
+import { type AppError, appError, badRequest, type EgressClient, tooManyRequests, unavailable } from "@snapmesh/runtime";
 
 export interface WechatIdentity {
   openid: string;
@@ -30,7 +30,7 @@ export async function code2Session(
   if (res.status >= 500) throw unavailable("the WeChat API is unavailable; retry", "wechat_unavailable");
   const body = res.json<Code2Session>();
   if (body.errcode && body.errcode !== 0) throw wechatError(body.errcode, body.errmsg ?? "");
-  if (!body.openid) throw new AppError(502, "wechat_bad_response", "the WeChat API answered without an openid");
+  if (!body.openid) throw appError("wechat_bad_response", "the WeChat API answered without an openid");
   return { openid: body.openid, ...(body.unionid ? { unionid: body.unionid } : {}) };
 }
 
@@ -42,12 +42,12 @@ export function wechatError(errcode: number, errmsg: string): AppError {
     case 40163:
       return badRequest("wechat_code_used", "the login code was already used", { errcode });
     case 40226:
-      return new AppError(403, "wechat_user_blocked", "WeChat refuses this user (high-risk account)", { errcode });
+      return appError("wechat_user_blocked", "WeChat refuses this user (high-risk account)", { details: { errcode } });
     case 45011:
       return tooManyRequests(60, "WeChat rate-limits this app's sign-ins; retry later");
     case -1:
       return unavailable("the WeChat API is busy; retry", "wechat_unavailable");
     default:
-      return new AppError(502, "wechat_error", `the WeChat API refused the exchange: ${errmsg}`, { errcode });
+      return appError("wechat_error", `the WeChat API refused the exchange: ${errmsg}`, { details: { errcode } });
   }
 }

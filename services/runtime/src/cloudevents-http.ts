@@ -1,6 +1,6 @@
 import type { SnapEvent } from "@snapmesh/events";
 import { CloudEvent, ValidationError } from "cloudevents";
-import { AppError, badRequest, unsupportedMediaType } from "./errors.js";
+import { AppError, appError, badRequest, unsupportedMediaType, withContext } from "./errors.js";
 
 export type ContentMode = "binary" | "structured" | "batch";
 
@@ -95,11 +95,12 @@ export function checkEvent(attrs: Record<string, unknown>): SnapEvent {
     new CloudEvent(attrs, true);
   } catch (err) {
     if (err instanceof ValidationError) {
-      throw badRequest("invalid_cloudevent", `the event is not valid CloudEvents 1.0: ${err.message}`, {
-        errors: (err.errors ?? []).map(String),
+      throw appError("invalid_cloudevent", `the event is not valid CloudEvents 1.0: ${err.message}`, {
+        details: { errors: (err.errors ?? []).map(String) },
+        cause: err,
       });
     }
-    throw badRequest("invalid_cloudevent", `the event is not valid CloudEvents 1.0: ${(err as Error).message}`);
+    throw appError("invalid_cloudevent", `the event is not valid CloudEvents 1.0: ${(err as Error).message}`, { cause: err });
   }
   return attrs as SnapEvent;
 }
@@ -140,7 +141,7 @@ function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw badRequest("malformed_json", `the body is not valid JSON: ${(err as Error).message}`);
+    throw appError("malformed_json", `the body is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -149,7 +150,7 @@ function withIndex<T>(index: number, fn: () => T): T {
     return fn();
   } catch (err) {
     if (err instanceof AppError) {
-      throw new AppError(err.status, err.code, `batch entry ${index}: ${err.message}`, { ...err.details, index });
+      throw withContext(err, `batch entry ${index}: `, { index });
     }
     throw err;
   }

@@ -11,7 +11,7 @@ import {
 } from "nats";
 import { checkEvent, structuredEvent } from "./cloudevents-http.js";
 import { type DeadLetter, publishDeadLetter } from "./dead-letters.js";
-import { AppError, badRequest } from "./errors.js";
+import { AppError, appError, badRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { type StreamNames, subjectFor } from "./nats.js";
@@ -243,7 +243,7 @@ export function decodeNatsEvent(data: Uint8Array, hdrs: MsgHdrs | undefined): Sn
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw badRequest("malformed_json", `the payload is not valid JSON: ${(err as Error).message}`);
+      throw appError("malformed_json", `the payload is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
   };
   if (!binary) return structuredEvent(json());

@@ -1,6 +1,6 @@
 import type { Dispatcher } from "undici";
 import { type BaseConfig, splitList } from "./config.js";
-import { AppError } from "./errors.js";
+import { type AppError, appError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 
 export interface EgressOptions {
@@ -60,14 +60,13 @@ export class EgressClient {
     const host = target.hostname;
     if (!hostMatches(host, target.host, this.opts.allowHosts)) {
       this.count(host, "refused");
-      throw new AppError(502, "egress_host_not_allowed", `outbound calls to '${target.host}' are not allowed`, {
-        host: target.host,
+      throw appError("egress_host_not_allowed", `outbound calls to '${target.host}' are not allowed`, {
+        details: { host: target.host },
       });
     }
     if (this.opts.requireProxy && !this.opts.proxy) {
       this.count(host, "refused");
-      throw new AppError(
-        503,
+      throw appError(
         "egress_proxy_required",
         "outbound calls must go through the egress proxy, and none is configured (EGRESS_PROXY)",
       );
@@ -75,7 +74,7 @@ export class EgressClient {
     const breaker = this.breaker(target.host);
     if (!breaker.allows()) {
       this.count(host, "circuit_open");
-      throw new AppError(503, "egress_circuit_open", `calls to '${target.host}' are paused after repeated failures`);
+      throw appError("egress_circuit_open", `calls to '${target.host}' are paused after repeated failures`);
     }
     const method = req.method ?? "GET";
     const idempotent = req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(method);
@@ -96,8 +95,8 @@ export class EgressClient {
         const body = Buffer.from(await res.body.arrayBuffer());
         if (RETRYABLE_STATUS.has(res.statusCode) || res.statusCode >= 500) {
           breaker.failure();
-          lastError = new AppError(503, "egress_upstream_error", `${target.host} answered ${res.statusCode}`, {
-            status: res.statusCode,
+          lastError = appError("egress_upstream_error", `${target.host} answered ${res.statusCode}`, {
+            details: { status: res.statusCode },
           });
           if (attempt < attempts) continue;
           this.count(host, "upstream_error");
@@ -109,15 +108,15 @@ export class EgressClient {
       } catch (err) {
         breaker.failure();
         const timedOut = (err as Error).name === "TimeoutError" || (err as Error).name === "AbortError";
-        lastError = new AppError(
-          timedOut ? 504 : 503,
+        lastError = appError(
           timedOut ? "egress_timeout" : "egress_unreachable",
           timedOut ? `${target.host} did not answer in time` : `${target.host} could not be reached: ${(err as Error).message}`,
+          { cause: err },
         );
       }
     }
     this.count(host, lastError?.code ?? "failed");
-    throw lastError ?? new AppError(503, "egress_unreachable", `${target.host} could not be reached`);
+    throw lastError ?? appError("egress_unreachable", `${target.host} could not be reached`);
   }
 
   async close(): Promise<void> {
@@ -210,7 +209,7 @@ function toResponse(status: number, headers: EgressResponse["headers"], body: Bu
       try {
         return JSON.parse(body.toString("utf8")) as T;
       } catch {
-        throw new AppError(502, "egress_bad_response", "the upstream answered with invalid JSON");
+        throw appError("egress_bad_response", "the upstream answered with invalid JSON");
       }
     },
   };

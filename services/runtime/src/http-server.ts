@@ -3,7 +3,7 @@ import { BlockList, isIP, type Socket } from "node:net";
 import type { SnapEvent } from "@snapmesh/events";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
-import { AppError, badRequest, toAppError, tooLarge } from "./errors.js";
+import { AppError, appError, badRequest, relayedError, toAppError, tooLarge } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import type { DispatchResult, Registry } from "./registry.js";
@@ -70,7 +70,7 @@ export function createApp(deps: HttpServerDeps): express.Express {
   app.use((_req, res, next) => {
     if (!deps.draining()) return next();
     res.setHeader("connection", "close");
-    next(new AppError(503, "shutting_down", "the service is shutting down; retry"));
+    next(appError("shutting_down", "the service is shutting down; retry"));
   });
 
   app.get("/healthz", (_req, res) => {
@@ -143,9 +143,9 @@ function fromExpressError(err: unknown): AppError | undefined {
     return tooLarge(`the body exceeds the limit of ${e.limit} bytes`, "payload_too_large", { limit: e.limit });
   }
   if (e?.type === "entity.parse.failed") return badRequest("malformed_json", `the body is not valid JSON`);
-  if (e?.type === "request.aborted") return new AppError(400, "request_aborted", "the client aborted the request");
+  if (e?.type === "request.aborted") return appError("request_aborted", "the client aborted the request");
   if (typeof e?.status === "number" && e.status >= 400 && e.status < 500 && !(err instanceof AppError)) {
-    return new AppError(e.status, "bad_request", e.message ?? "bad request");
+    return relayedError(e.status, undefined, "bad_request", e.message ?? "bad request");
   }
   return undefined;
 }
@@ -163,7 +163,7 @@ function observe(metrics: Metrics): RequestHandler {
 }
 
 export function notFoundHandler(): RequestHandler {
-  return (req, _res, next) => next(new AppError(404, "route_not_found", `no route for ${req.method} ${req.path}`));
+  return (req, _res, next) => next(appError("route_not_found", `no route for ${req.method} ${req.path}`));
 }
 
 export function listen(app: express.Express, port: number, host?: string): Promise<Server> {
@@ -215,10 +215,10 @@ const STATUS_TEXT: Record<number, string> = {
 function clientErrorToAppError(err: Error & { code?: string }): AppError {
   switch (err.code) {
     case "HPE_HEADER_OVERFLOW":
-      return new AppError(431, "headers_too_large", "the request headers are too large");
+      return appError("headers_too_large", "the request headers are too large");
     case "ERR_HTTP_REQUEST_TIMEOUT":
     case "ERR_HTTP_HEADERS_TIMEOUT":
-      return new AppError(408, "request_timeout", "the request was not received in time");
+      return appError("request_timeout", "the request was not received in time");
     case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
       return tooLarge("the chunk extensions are too large", "payload_too_large");
     default:

@@ -1,4 +1,4 @@
-import { AppError, unavailable } from "./errors.js";
+import { relayedError, unavailable } from "./errors.js";
 
 export interface PermissionAnswer {
   allowed: boolean;
@@ -26,7 +26,12 @@ export async function askPermission(
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    throw unavailable(`the permission check could not be made: ${(err as Error).message}`, "permission_unavailable");
+    throw unavailable(
+      `the permission check could not be made: ${(err as Error).message}`,
+      "permission_unavailable",
+      undefined,
+      err,
+    );
   }
   if (res.status >= 500) throw unavailable(`the permission check failed (${res.status})`, "permission_unavailable");
   const body = (await res.json().catch(() => ({}))) as {
@@ -35,7 +40,7 @@ export async function askPermission(
     error?: { code: string; message: string };
   };
   if (res.status >= 400) {
-    throw new AppError(res.status, body.error?.code ?? "permission_error", body.error?.message ?? "permission check refused");
+    throw relayedError(res.status, body.error?.code, "permission_error", body.error?.message ?? "permission check refused");
   }
   return { allowed: body.allowed === true, ...(typeof body.reason === "string" ? { reason: body.reason } : {}) };
 }

@@ -3,7 +3,7 @@ import type { CommandDef, DataOf, EventDef, SnapEvent } from "@snapmesh/events";
 import { makeEvent } from "@snapmesh/events";
 import type { z } from "zod";
 import type { Database, Queryable } from "./db.js";
-import { AppError, badRequest, conflict, unauthorized } from "./errors.js";
+import { AppError, appError, badRequest, conflict, unauthorized, withContext } from "./errors.js";
 import { type EventProof, PROOF_ATTRIBUTE, ProofError } from "./event-proof.js";
 import type { Logger } from "./logger.js";
 
@@ -275,7 +275,7 @@ export class Registry {
   private replyEvent(def: EventDef, out: unknown, cause: SnapEvent): SnapEvent {
     const parsed = (def.data as z.ZodType).safeParse(out);
     if (!parsed.success) {
-      throw new AppError(500, "internal", `handler reply does not match ${def.type}`);
+      throw appError("internal", `handler reply does not match ${def.type}`);
     }
     return makeEvent(def, parsed.data as never, {
       service: this.service,
@@ -389,7 +389,7 @@ async function atIndex<T>(index: number, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof AppError) {
-      throw new AppError(err.status, err.code, `batch entry ${index}: ${err.message}`, { ...err.details, index }, err.headers);
+      throw withContext(err, `batch entry ${index}: `, { index });
     }
     throw err;
   }

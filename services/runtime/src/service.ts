@@ -9,7 +9,7 @@ import { type BaseConfig, baseConfigSchema, ConfigError, loadConfig } from "./co
 import { JetStreamConsumers } from "./consumer.js";
 import { type Database, openDatabase } from "./db.js";
 import { publishDeadLetter } from "./dead-letters.js";
-import { AppError, unavailable } from "./errors.js";
+import { appError, unavailable } from "./errors.js";
 import { EventProof } from "./event-proof.js";
 import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -107,7 +107,7 @@ export class Service {
   }
 
   get db(): Database {
-    if (!this.database) throw new AppError(503, "not_ready", "the database is not open yet");
+    if (!this.database) throw appError("not_ready", "the database is not open yet");
     return this.database;
   }
 

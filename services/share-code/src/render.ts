@@ -1,4 +1,4 @@
-import { AppError, badRequest, type EgressClient, unavailable } from "@snapmesh/runtime";
+import { appError, badRequest, type EgressClient, unavailable } from "@snapmesh/runtime";
 import QRCode from "qrcode";
 
 /** A PNG QR code holding `content`, rendered here. */
@@ -48,8 +48,7 @@ export class WechatCodeRenderer {
       expires_in?: number;
       errmsg?: string;
     }>();
-    if (!body.access_token)
-      throw new AppError(503, "wechat_unavailable", `WeChat refused an access token: ${body.errmsg ?? "no token"}`);
+    if (!body.access_token) throw appError("wechat_unavailable", `WeChat refused an access token: ${body.errmsg ?? "no token"}`);
     this.token = { value: body.access_token, until: Date.now() + Math.max(60, (body.expires_in ?? 7200) - 300) * 1000 };
     return this.token.value;
   }

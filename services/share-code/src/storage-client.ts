@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type SnapEvent, StorageObjectDelete, StorageObjectPut, StorageUrlSign } from "@snapmesh/events";
-import { AppError, unavailable } from "@snapmesh/runtime";
+import { relayedError, unavailable } from "@snapmesh/runtime";
 
 /** share-code's calls to the storage service: CloudEvent commands over HTTP, on behalf of the caller. */
 export class StorageClient {
@@ -41,16 +41,17 @@ export class StorageClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw unavailable(`the storage service could not be reached: ${(err as Error).message}`, "storage_unavailable");
+      throw unavailable(
+        `the storage service could not be reached: ${(err as Error).message}`,
+        "storage_unavailable",
+        undefined,
+        err,
+      );
     }
     const body = (await res.json().catch(() => ({}))) as SnapEvent & { error?: { code: string; message: string } };
     if (res.status >= 500) throw unavailable(`the storage service failed (${res.status})`, "storage_unavailable");
     if (res.status >= 400) {
-      throw new AppError(
-        res.status,
-        body.error?.code ?? "storage_error",
-        `storage refused: ${body.error?.message ?? res.status}`,
-      );
+      throw relayedError(res.status, body.error?.code, "storage_error", `storage refused: ${body.error?.message ?? res.status}`);
     }
     return body;
   }

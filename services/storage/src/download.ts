@@ -1,4 +1,4 @@
-import { AppError, type Database, forbidden, gone, notFound } from "@snapmesh/runtime";
+import { appError, type Database, forbidden, gone, notFound } from "@snapmesh/runtime";
 import type { Request, Response } from "express";
 import { type BlobBackend, BlobNotFound } from "./backends/backend.js";
 import { type SigningKey, verify } from "./signing.js";
@@ -43,7 +43,7 @@ export function downloadHandler(deps: {
     const range = parseRange(req.header("range"), obj.size, req.header("if-range"), obj.etag);
     if (range === "unsatisfiable") {
       res.setHeader("content-range", `bytes */${obj.size}`);
-      throw new AppError(416, "range_not_satisfiable", `the object has ${obj.size} bytes`);
+      throw appError("range_not_satisfiable", `the object has ${obj.size} bytes`);
     }
     res.type(obj.contentType);
     if (range) {
@@ -62,7 +62,7 @@ export function downloadHandler(deps: {
     try {
       stream = await deps.backend.get(obj.blob, range ?? undefined);
     } catch (err) {
-      if (err instanceof BlobNotFound) throw new AppError(503, "blob_unavailable", "the object's bytes are not available; retry");
+      if (err instanceof BlobNotFound) throw appError("blob_unavailable", "the object's bytes are not available; retry");
       throw err;
     }
     stream.on("error", () => res.destroy());

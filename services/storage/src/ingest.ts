@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { Readable, Transform, type TransformCallback } from "node:stream";
-import { AppError, badRequest, tooLarge } from "@snapmesh/runtime";
+import { type AppError, appError, badRequest, tooLarge } from "@snapmesh/runtime";
 import type { BlobBackend } from "./backends/backend.js";
 import { MAGIC_BYTES, sniff } from "./magic.js";
 
@@ -60,7 +60,7 @@ function watchIdle(body: Readable, idleMs: number, inspector: Inspector): () => 
       return;
     }
     inspector.abort(
-      new AppError(408, "upload_idle_timeout", `the upload sent nothing for ${idleMs} ms`, { idleTimeoutMs: idleMs }),
+      appError("upload_idle_timeout", `the upload sent nothing for ${idleMs} ms`, { details: { idleTimeoutMs: idleMs } }),
     );
   }, idleMs);
   const onData = () => timer.refresh();
@@ -145,12 +145,11 @@ class Inspector extends Transform {
   }
 
   typeError(): AppError {
-    return new AppError(
-      415,
+    return appError(
       "unsupported_content",
       `the bytes are not one of the allowed types (${this.limits.allowedTypes.join(", ")})`,
       {
-        allowed: this.limits.allowedTypes,
+        details: { allowed: this.limits.allowedTypes },
       },
     );
   }

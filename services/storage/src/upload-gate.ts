@@ -1,4 +1,4 @@
-import { AppError } from "@snapmesh/runtime";
+import { appError } from "@snapmesh/runtime";
 import type { StorageConfig } from "./config.js";
 
 const RETRY_AFTER_SECONDS = 5;
@@ -24,22 +24,16 @@ export class UploadGate {
   enter(user: string): () => void {
     const mine = this.perUser.get(user) ?? 0;
     if (mine >= this.maxPerUser) {
-      throw new AppError(
-        429,
-        "too_many_uploads",
-        `at most ${this.maxPerUser} uploads at once per user; wait for one to finish`,
-        { limit: this.maxPerUser, retryAfterSeconds: RETRY_AFTER_SECONDS },
-        { "retry-after": String(RETRY_AFTER_SECONDS) },
-      );
+      throw appError("too_many_uploads", `at most ${this.maxPerUser} uploads at once per user; wait for one to finish`, {
+        details: { limit: this.maxPerUser, retryAfterSeconds: RETRY_AFTER_SECONDS },
+        headers: { "retry-after": String(RETRY_AFTER_SECONDS) },
+      });
     }
     if (this.total >= this.maxTotal) {
-      throw new AppError(
-        503,
-        "uploads_busy",
-        "the service is taking as many uploads as it can; retry shortly",
-        { retryAfterSeconds: RETRY_AFTER_SECONDS },
-        { "retry-after": String(RETRY_AFTER_SECONDS) },
-      );
+      throw appError("uploads_busy", "the service is taking as many uploads as it can; retry shortly", {
+        details: { retryAfterSeconds: RETRY_AFTER_SECONDS },
+        headers: { "retry-after": String(RETRY_AFTER_SECONDS) },
+      });
     }
     this.perUser.set(user, mine + 1);
     this.total++;
