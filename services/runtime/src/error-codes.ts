@@ -72,6 +72,8 @@ export const errorCatalogue = {
   url_incomplete: terminal(403, "the URL lacks a part of its signature"),
   signature_invalid: terminal(403, "the URL's signature is not valid"),
   unknown_key: terminal(403, "the URL was signed with a key this service does not have"),
+  // Configuration, not input: the operator must add the host to EGRESS_ALLOW_HOSTS; a retry cannot help.
+  egress_host_not_allowed: terminal(403, "outbound calls to this host are not allowed"),
   // 404 / 409 / 410 / 416
   not_found: terminal(404, "not found"),
   route_not_found: terminal(404, "no such route"),
@@ -99,7 +101,6 @@ export const errorCatalogue = {
   too_many_uploads: retryable(429, "too many uploads at once"),
   // 5xx: faults of this service or one it depends on
   internal: retryable(500, "internal error"),
-  egress_host_not_allowed: retryable(502, "outbound calls to this host are not allowed"),
   egress_bad_response: retryable(502, "the upstream answered with invalid JSON"),
   wechat_bad_response: retryable(502, "the WeChat API answered without an openid"),
   wechat_error: retryable(502, "the WeChat API refused the exchange"),

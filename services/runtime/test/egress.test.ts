@@ -60,6 +60,14 @@ describe("egress client", () => {
     });
   });
 
+  it("refuses a host off the allow-list with a terminal status, so Knative does not retry it", async () => {
+    // The allow-list is the operator's configuration: a retry cannot help, and Knative retries every 5xx.
+    const refused = await client()
+      .request("http://localhost:1/anything")
+      .catch((err: unknown) => err);
+    expect(refused).toMatchObject({ code: "egress_host_not_allowed", status: 403, terminal: true });
+  });
+
   it("with requireProxy and no proxy, refuses to send anything", async () => {
     const before = requests;
     await expect(client({ requireProxy: true }).request(`${upstreamUrl}/who`)).rejects.toMatchObject({
