@@ -28,6 +28,7 @@ export interface ServerTimeouts {
 
 const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 300_000 };
 const SERVER_TIMEOUTS = "snapmesh server timeouts";
+const SERVER_METRICS = "snapmesh server metrics";
 
 // Addresses a proxy hop inside the cluster or on this host can have: loopback, link-local, private and CGNAT ranges.
 const INTERNAL = new BlockList();
@@ -66,6 +67,7 @@ export function createApp(deps: HttpServerDeps): express.Express {
   app.set("etag", false);
   if (deps.trustProxyHops > 0) app.set("trust proxy", trustedHops(deps.trustProxyHops));
   app.set(SERVER_TIMEOUTS, deps.timeouts ?? DEFAULT_TIMEOUTS);
+  app.set(SERVER_METRICS, metrics);
   app.use(observe(metrics));
   app.use((_req, res, next) => {
     if (!deps.draining()) return next();
@@ -121,9 +123,10 @@ function sendReplies(res: Response, mode: string, results: DispatchResult[]): vo
 }
 
 /** Last in the chain: the public error model; never a stack trace, never a 500 for bad input. */
-export function errorHandler(log: Logger): ErrorRequestHandler {
+export function errorHandler(log: Logger, metrics?: Metrics): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const appErr = fromExpressError(err) ?? toAppError(err);
+    metrics?.errors.inc({ code: appErr.code, status: String(appErr.status) });
     if (appErr.status >= 500) log.error({ err, path: req.path }, "request failed");
     else log.info({ code: appErr.code, status: appErr.status, path: req.path }, "request refused");
     if (res.headersSent) {
@@ -180,7 +183,8 @@ export function listen(app: express.Express, port: number, host?: string): Promi
     app,
   );
   server.keepAliveTimeout = 65_000;
-  server.on("clientError", answerClientError);
+  const metrics = app.get(SERVER_METRICS) as Metrics | undefined;
+  server.on("clientError", (err: Error & { code?: string }, socket: Socket) => answerClientError(err, socket, metrics));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve(server));
@@ -191,12 +195,15 @@ export function listen(app: express.Express, port: number, host?: string): Promi
  * Errors Node's HTTP parser raises before a request reaches express (oversized headers, timeouts, garbage)
  * get the same JSON error shape as every other error, instead of Node's bare status line.
  */
-function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+function answerClientError(err: Error & { code?: string }, socket: Socket, metrics?: Metrics): void {
   if (err.code === "ECONNRESET" || !socket.writable) {
     socket.destroy();
     return;
   }
   const appErr = clientErrorToAppError(err);
+  // Never reaches express, so neither `observe` nor the error handler sees it.
+  metrics?.httpRequests.inc({ method: "unparsed", route: "unmatched", status: String(appErr.status) });
+  metrics?.errors.inc({ code: appErr.code, status: String(appErr.status) });
   const body = JSON.stringify(appErr.toBody());
   const reason = STATUS_TEXT[appErr.status] ?? "Bad Request";
   socket.end(

@@ -4,6 +4,7 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<"method" | "route" | "status">;
   httpDuration: Histogram<"method" | "route">;
+  errors: Counter<"code" | "status">;
   eventsHandled: Counter<"type" | "door" | "outcome">;
   eventsPublished: Counter<"type" | "sink" | "outcome">;
   outboxPending: Gauge<never>;
@@ -29,6 +30,12 @@ export function createMetrics(service: string): Metrics {
       help: "HTTP request duration",
       labelNames: ["method", "route"],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    errors: new Counter({
+      name: "snapmesh_errors_total",
+      help: "HTTP error answers by error code and status",
+      labelNames: ["code", "status"],
       registers,
     }),
     eventsHandled: new Counter({

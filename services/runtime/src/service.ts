@@ -271,7 +271,7 @@ export class Service {
     this.relay.kick();
     if (deadLetters) this.app.post("/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
     this.app.use(notFoundHandler());
-    this.app.use(errorHandler(this.log));
+    this.app.use(errorHandler(this.log, this.metrics));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
     this.log.info({ port: this.port }, "listening");
     return this.server;
