@@ -29,5 +29,14 @@ function safeInject(key: "natsUrl" | "databaseUrl"): string | undefined {
 
 export { signedAs, testEventKeysEnv } from "./event-keys.ts";
 export { S3_SERVER_INSTALL, s3Server } from "./s3.ts";
-export { eventually, isolatedEnv, listenOnLoopback, natsConnect, scratchDir, streamEvents, streamMessages } from "./service.ts";
+export {
+  eventually,
+  isolatedEnv,
+  listenOnLoopback,
+  natsConnect,
+  runMainToExit,
+  scratchDir,
+  streamEvents,
+  streamMessages,
+} from "./service.ts";
 export { type TestIssuer, testIssuer } from "./tokens.ts";

@@ -1,24 +1,12 @@
 // Regression test for issue 13 §5: auth's signing keys fail as config errors, through runService (no own try/catch).
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { scratchDir } from "../../../test/support/index.ts";
+import { runMainToExit, scratchDir } from "../../../test/support/index.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
-async function startMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { PATH: process.env.PATH, DATABASE_URL: "pglite://memory", EVENT_SINK: "none", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (d) => {
-    stderr += d;
-  });
-  const [code] = await once(child, "exit");
-  return { code, stderr };
-}
+const startMain = (env: Record<string, string>) =>
+  runMainToExit(MAIN, { DATABASE_URL: "pglite://memory", EVENT_SINK: "none", ...env });
 
 const problems = (stderr: string) => stderr.split("\n").filter((line) => line.startsWith("  - "));
 

@@ -1,23 +1,11 @@
 // Regression test for issue 13 §5: a bad STORAGE_SIGNING_KEYS is a config error like any other (exit 78, one line).
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runMainToExit } from "../../../test/support/index.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
-async function startMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { PATH: process.env.PATH, DATABASE_URL: "pglite://memory", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (d) => {
-    stderr += d;
-  });
-  const [code] = await once(child, "exit");
-  return { code, stderr };
-}
+const startMain = (env: Record<string, string>) => runMainToExit(MAIN, { DATABASE_URL: "pglite://memory", ...env });
 
 describe("storage configuration errors", () => {
   it("a signing key shorter than 32 characters exits 78 with one line naming STORAGE_SIGNING_KEYS", async () => {
