@@ -267,11 +267,6 @@ export class EventProof {
   verify(event: SnapEvent): string {
     return verifyEvent(event, (producer) => this.trust.get(producer) ?? []);
   }
-
-  /** The public half of this service's keys, as other services put it in their trust map. */
-  publicKeys(): PublicJwks {
-    return { keys: this.signing.map((k) => publicJwkOf(k.key, k.kid)) };
-  }
 }
 
 /** A new private Ed25519 JWK with a kid. */
@@ -282,11 +277,8 @@ export function generateEventKey(kid: string = randomUUID()): PrivateJwk {
 
 /** The public JWK of a private one. */
 export function publicJwk(jwk: PrivateJwk): JsonWebKey & { kid: string } {
-  return publicJwkOf(createPrivateKey({ key: jwk, format: "jwk" }), jwk.kid);
-}
-
-function publicJwkOf(privateKey: KeyObject, kid: string): JsonWebKey & { kid: string } {
-  return { ...createPublicKey(privateKey).export({ format: "jwk" }), kid, alg: "EdDSA", use: "sig" };
+  const exported = createPublicKey(createPrivateKey({ key: jwk, format: "jwk" })).export({ format: "jwk" });
+  return { ...exported, kid: jwk.kid, alg: "EdDSA", use: "sig" };
 }
 
 function parseKeySet(json: string, kind: "private" | "public", what: string): LoadedKey[] {

@@ -9,6 +9,7 @@ export interface Metrics {
   eventsPublished: Counter<"type" | "sink" | "outcome">;
   outboxPending: Gauge<never>;
   deadLettered: Counter<"type">;
+  eventsRefused: Counter<"type" | "reason">;
   egressRequests: Counter<"host" | "outcome">;
 }
 
@@ -59,6 +60,12 @@ export function createMetrics(service: string): Metrics {
       name: "snapmesh_events_dead_lettered_total",
       help: "Events moved to the dead-letter stream",
       labelNames: ["type"],
+      registers,
+    }),
+    eventsRefused: new Counter({
+      name: "snapmesh_events_refused_total",
+      help: "Events refused because their producer was not proven (reason: unsigned, producer_unknown, signature_invalid, …)",
+      labelNames: ["type", "reason"],
       registers,
     }),
     egressRequests: new Counter({

@@ -157,17 +157,23 @@ export class Registry {
    * effect and the emitted facts; a repeated event is acknowledged with the reply stored the first time.
    */
   async dispatch(event: SnapEvent, options: DispatchOptions = {}): Promise<DispatchResult> {
+    const entry = await this.prepare(event, options);
+    const result = await this.withEffects({ user: entry.user, log: entry.log, traceparent: event.traceparent }, (effects) =>
+      this.applyIn({ ...effects, event, producer: entry.producer, clientIp: options.clientIp }, entry, options),
+    );
+    if (result.duplicate) entry.log.info("duplicate event acknowledged without re-applying");
+    return result;
+  }
+
+  /** Everything about an event that needs no transaction: its handler and data, producer, caller. */
+  private async prepare(event: SnapEvent, options: DispatchOptions): Promise<Prepared> {
     const { reg, data } = this.validate(event);
     const producer = this.prove(event, reg);
     const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
     const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
     // The stored reply goes back only to the caller who caused it (same credentials), never to whoever reuses the id.
     const caller = user ? createHash("sha256").update(user.id).digest("hex") : "";
-    const result = await this.withEffects({ user, log, traceparent: event.traceparent }, (effects) =>
-      this.applyIn({ ...effects, event, producer, clientIp: options.clientIp }, reg, data, caller, options),
-    );
-    if (result.duplicate) log.info("duplicate event acknowledged without re-applying");
-    return result;
+    return { event, reg, data, producer, user, log, caller };
   }
 
   /**
@@ -187,10 +193,7 @@ export class Registry {
         tx,
         log,
         user: opts.user,
-        requireUser: () => {
-          if (!opts.user) throw unauthorized();
-          return opts.user;
-        },
+        requireUser: () => requireUser(opts.user),
         emit: async (def, factData, extras) => {
           const unsigned = makeEvent(def, (def.data as z.ZodType).parse(factData) as DataOf<typeof def>, {
             service: this.service,
@@ -297,38 +300,17 @@ export class Registry {
    * all of them; the error names the failing entry's index.
    */
   async dispatchBatch(events: SnapEvent[], options: DispatchOptions = {}): Promise<DispatchResult[]> {
-    const entries: Array<{
-      event: SnapEvent;
-      reg: Registration;
-      data: unknown;
-      producer: string | undefined;
-      user: User | undefined;
-      log: Logger;
-    }> = [];
-    for (const [index, event] of events.entries()) {
-      entries.push(
-        await atIndex(index, async () => {
-          const { reg, data } = this.validate(event);
-          const producer = this.prove(event, reg);
-          const user = await this.resolveUser(options.authorization ?? bearerFrom(event));
-          const log = this.log.child({ eventId: event.id, eventType: event.type, traceparent: event.traceparent });
-          return { event, reg, data, producer, user, log };
-        }),
-      );
-    }
+    const entries: Prepared[] = [];
+    for (const [index, event] of events.entries()) entries.push(await atIndex(index, () => this.prepare(event, options)));
     // emit reads the traceparent when it runs, so each entry's facts carry that entry's trace.
     const shared: { user?: User; log: Logger; traceparent?: unknown } = { log: this.log };
     const results = await this.withEffects(shared, async (effects) => {
       const out: DispatchResult[] = [];
-      for (const [index, { event, reg, data, producer, user, log }] of entries.entries()) {
+      for (const [index, entry] of entries.entries()) {
+        const { event, producer, user, log } = entry;
         shared.traceparent = event.traceparent;
-        const caller = user ? createHash("sha256").update(user.id).digest("hex") : "";
-        const requireUser = (): User => {
-          if (!user) throw unauthorized();
-          return user;
-        };
-        const ctx = { ...effects, event, producer, user, requireUser, log, clientIp: options.clientIp };
-        out.push(await atIndex(index, () => this.applyIn(ctx, reg, data, caller, options)));
+        const ctx = { ...effects, event, producer, user, requireUser: () => requireUser(user), log, clientIp: options.clientIp };
+        out.push(await atIndex(index, () => this.applyIn(ctx, entry, options)));
       }
       return out;
     });
@@ -339,13 +321,7 @@ export class Registry {
   }
 
   /** One event inside an open transaction: claim `(source, id)` in the inbox, run the handler, store the reply. */
-  private async applyIn(
-    ctx: HandlerContext,
-    reg: Registration,
-    data: unknown,
-    caller: string,
-    options: DispatchOptions,
-  ): Promise<DispatchResult> {
+  private async applyIn(ctx: HandlerContext, { reg, data, caller }: Prepared, options: DispatchOptions): Promise<DispatchResult> {
     const { tx, event } = ctx;
     const inbox = `${this.schema}.inbox`;
     const dedupe = options.dedupe !== false && reg.dedupe;
@@ -382,6 +358,22 @@ export class Registry {
 }
 
 export type ReplyData<C extends CommandDef> = NonNullable<C["reply"]> extends EventDef ? DataOf<NonNullable<C["reply"]>> : void;
+
+interface Prepared {
+  event: SnapEvent;
+  reg: Registration;
+  data: unknown;
+  producer: string | undefined;
+  user: User | undefined;
+  log: Logger;
+  /** Hash of the caller's user id ('' for none): whose stored reply a repeated event may see. */
+  caller: string;
+}
+
+function requireUser(user: User | undefined): User {
+  if (!user) throw unauthorized();
+  return user;
+}
 
 /** Names a batch entry in its error (the error's details get `index`). */
 async function atIndex<T>(index: number, fn: () => Promise<T>): Promise<T> {

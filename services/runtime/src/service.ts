@@ -3,7 +3,6 @@ import type { Server } from "node:http";
 import type { CommandDef, DataOf, EventDef, ServiceName, SnapEvent } from "@snapmesh/events";
 import express, { type Request, type Response } from "express";
 import type { NatsConnection } from "nats";
-import { Counter } from "prom-client";
 import { parseCloudEvents, requireUtf8 } from "./cloudevents-http.js";
 import { type BaseConfig, baseConfigSchema, ConfigError, loadConfig } from "./config.js";
 import { JetStreamConsumers } from "./consumer.js";
@@ -89,13 +88,7 @@ export class Service {
     });
     this.registry.proof = eventProof(opts.name, config);
     this.registry.maxSignedAgeSeconds = config.INBOX_RETENTION_SECONDS;
-    const refused = new Counter({
-      name: "snapmesh_events_refused_total",
-      help: "Events refused because their producer was not proven (reason: unsigned, producer_unknown, signature_invalid, …)",
-      labelNames: ["type", "reason"],
-      registers: [this.metrics.registry],
-    });
-    this.registry.onRefused = (type, reason) => refused.inc({ type, reason });
+    this.registry.onRefused = (type, reason) => this.metrics.eventsRefused.inc({ type, reason });
     // Session tokens are verified locally against auth's published keys (auth itself sets its own verifier).
     if (config.SNAPMESH_JWKS_URL) {
       this.registry.authenticate = sessionVerifier({
@@ -185,15 +178,21 @@ export class Service {
     return reason === undefined;
   }
 
+  /**
+   * A Knative revision created before its SinkBinding has no K_SINK: it holds its outbox and takes no
+   * traffic; the binding injects K_SINK into the next revision.
+   */
+  private get awaitingSink(): boolean {
+    return this.opts.config.EVENT_SINK === "http" && !this.opts.config.K_SINK;
+  }
+
   /** Why the service should get no traffic now, or undefined when it is ready. */
   private async notReadyReason(): Promise<string | undefined> {
     const { config } = this.opts;
     if (this.draining) return "draining";
     if (!this.database || !this.relay) return "starting";
     await this.database.query("SELECT 1");
-    // A Knative revision created before its SinkBinding has no K_SINK: it holds its outbox and takes no
-    // traffic; the binding injects K_SINK into the next revision.
-    if (config.EVENT_SINK === "http" && !config.K_SINK) return "EVENT_SINK=http but K_SINK is not set (no SinkBinding yet?)";
+    if (this.awaitingSink) return "EVENT_SINK=http but K_SINK is not set (no SinkBinding yet?)";
     if (this.link && !this.link.ready) {
       const needed = this.opts.needs?.includes("nats") ? " (declared need)" : "";
       return `NATS at ${config.NATS_URL} is not connected${needed}`;
@@ -260,7 +259,7 @@ export class Service {
     this.relay = new OutboxRelay(this.db, this.opts.schema, this.sink(), this.log, this.metrics, {
       pollMs: config.OUTBOX_POLL_MS,
     });
-    if (config.OUTBOX_PAUSED === "0" && !(config.EVENT_SINK === "http" && !config.K_SINK)) this.relay.start();
+    if (config.OUTBOX_PAUSED === "0" && !this.awaitingSink) this.relay.start();
     this.retention = new RetentionSweeper(this.db, this.opts.schema, this.log, {
       outboxSeconds: config.OUTBOX_RETENTION_SECONDS,
       inboxSeconds: config.INBOX_RETENTION_SECONDS,
@@ -292,7 +291,7 @@ export class Service {
   private sink(): EventSink {
     const { config } = this.opts;
     if (config.EVENT_SINK === "http") {
-      // Without K_SINK the relay is never started (see start()), so facts wait in the outbox.
+      // Without K_SINK the relay is never started (awaitingSink), so facts wait in the outbox.
       return config.K_SINK ? new HttpSink(config.K_SINK, config.K_CE_OVERRIDES) : new NoSink();
     }
     if (config.EVENT_SINK === "nats" && this.link) return this.link.sink();

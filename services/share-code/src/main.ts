@@ -113,7 +113,7 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
 
   // Only the mesh may ask for a purge (a signed event); the schedule runs in-process or as the chart's CronJob (`main purge`).
   service.command(SharecodeExpire, async (_data, ctx) => purge(ctx), { internal: true });
-  startPurgeTimer(service, config.SHARECODE_PURGE_INTERVAL_SECONDS, purge);
+  startPurgeTimer(service, config.SHARECODE_PURGE_INTERVAL_SECONDS, config.SHARECODE_PURGE_GRACE_SECONDS);
 
   // A deleted image is not re-drawn (only its creator could store a new one): the code keeps resolving
   // and reports `imageStatus: "gone"`; the app can create a new code if it needs a picture.
@@ -127,25 +127,15 @@ export function createShareCodeService(config: ShareCodeConfig): Service {
 }
 
 /** Purges expired codes every `seconds` while a replica runs (0: off; the cluster uses the CronJob instead). */
-function startPurgeTimer(
-  service: Service,
-  seconds: number,
-  purge: (ctx: Pick<HandlerContext, "tx">) => Promise<{ purged: number }>,
-) {
+function startPurgeTimer(service: Service, seconds: number, graceSeconds: number) {
   if (seconds <= 0) return;
   const timer = setInterval(() => {
-    service.registry
-      .withEffects({}, purge)
-      .then(({ purged }) => purged > 0 && service.log.info({ purged }, "expired share codes purged"))
+    purgeExpired(service.db, graceSeconds)
+      .then((purged) => purged > 0 && service.log.info({ purged }, "expired share codes purged"))
       .catch((err) => service.log.warn({ err: (err as Error).message }, "purge failed; will retry"));
   }, seconds * 1000);
   timer.unref();
   service.beforeClose(() => clearInterval(timer));
-}
-
-/** `main purge`: one purge and exit (what the chart's CronJob runs). */
-export async function purgeOnce(service: Service, graceSeconds: number): Promise<number> {
-  return service.registry.withEffects({}, async (ctx) => purgeExpired(ctx.tx, graceSeconds));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "migrate") {
@@ -154,6 +144,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "m
   const config = loadConfig(shareCodeConfigSchema);
   const service = createShareCodeService(config);
   await runService(service, process.argv.slice(2), {
-    purge: async () => service.log.info({ purged: await purgeOnce(service, config.SHARECODE_PURGE_GRACE_SECONDS) }, "purged"),
+    // `main purge`: one purge and exit (what the chart's CronJob runs).
+    purge: async () =>
+      service.log.info({ purged: await purgeExpired(service.db, config.SHARECODE_PURGE_GRACE_SECONDS) }, "purged"),
   });
 }
