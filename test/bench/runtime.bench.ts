@@ -7,7 +7,7 @@ import { connect } from "nats";
 import { Agent, request } from "undici";
 import { z } from "zod";
 import { fact } from "../../services/events/src/define.ts";
-import { baseConfigSchema, fromNatsMessage, parseConfig, Service, subjectFor } from "../../services/runtime/src/index.ts";
+import { baseConfigSchema, fromNatsMessage, parseConfig, Service, subjectFor } from "../../services/runtime/src/internal.ts";
 import { NoteCreate, notesService } from "../../services/runtime/test/fixture/notes.ts";
 import { signedAs, testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";
@@ -29,7 +29,7 @@ export async function runtimeBench(natsUrl: string, databaseUrl: string): Promis
     OUTBOX_POLL_MS: "50",
     ...testEventKeysEnv(),
   };
-  const service = notesService(parseConfig(baseConfigSchema, env));
+  const service = await notesService(parseConfig(baseConfigSchema, env));
   const server = await service.start({ host: "127.0.0.1" });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const dispatcher = new Agent({ connections: CONCURRENCY, pipelining: 1 });

@@ -3,7 +3,7 @@
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { Agent, request } from "undici";
-import { parseConfig } from "../../services/runtime/src/index.ts";
+import { parseConfig } from "../../services/runtime/src/internal.ts";
 import { createSocialService, socialConfigSchema } from "../../services/social/src/main.ts";
 import { testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { parseConfig } from "../../services/runtime/src/index.ts";
+import { parseConfig } from "../../services/runtime/src/internal.ts";
 import { createStorageService, storageConfigSchema } from "../../services/storage/src/main.ts";
 import { testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";

@@ -2,7 +2,7 @@ import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { send } from "../../scripts/src/send.ts";
 import { replayDeadLetters } from "../../scripts/src/stream.ts";
-import { baseConfigSchema, dlqStream, parseConfig, type Service, subjectFor } from "../../services/runtime/src/index.ts";
+import { baseConfigSchema, dlqStream, parseConfig, type Service, subjectFor } from "../../services/runtime/src/internal.ts";
 import { notesService } from "../../services/runtime/test/fixture/notes.ts";
 import { eventually, isolatedEnv, listenOnLoopback, natsConnect, streamMessages, testNatsUrl } from "../support/index.ts";
 
@@ -11,7 +11,7 @@ let base: string;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  service = notesService(parseConfig(baseConfigSchema, await isolatedEnv({ CONSUMER_MAX_ATTEMPTS: "2" })));
+  service = await notesService(parseConfig(baseConfigSchema, await isolatedEnv({ CONSUMER_MAX_ATTEMPTS: "2" })));
   base = await listenOnLoopback(service);
   nc = await natsConnect();
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } from "jose";
-import { type Authenticate, SESSION_AUDIENCE, sessionVerifier } from "../../services/runtime/src/index.ts";
+import { type Authenticate, SESSION_AUDIENCE, sessionVerifier } from "../../services/runtime/src/internal.ts";
 
 export interface TestIssuer {
   jwks: JSONWebKeySet;

@@ -16,7 +16,7 @@ import {
   scratchDir,
   streamEvents,
 } from "../../../test/support/index.ts";
-import { parseConfig, type Service, sessionVerifier } from "../../runtime/src/index.ts";
+import { parseConfig, type Service, sessionVerifier } from "../../runtime/src/internal.ts";
 import { authConfigSchema, createAuthService, generateSigningJwk } from "../src/main.ts";
 
 const EGRESS_IP = "127.0.0.2";

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isolatedEnv, listenOnLoopback } from "../../../test/support/index.ts";
-import { createLogger, type HandlerContext, parseConfig, type Service } from "../../runtime/src/index.ts";
+import { createLogger, type HandlerContext, parseConfig, type Service } from "../../runtime/src/internal.ts";
 import { checkPermission } from "../src/handlers/permission-check.ts";
 import { authConfigSchema, createAuthService, generateSigningJwk } from "../src/main.ts";
 import { localRules, MemoryDecisionCache, PermissionService } from "../src/permissions.ts";

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
 
-export const SERVICES = ["auth", "social", "share-code", "storage"] as const;
-export type ServiceName = (typeof SERVICES)[number];
+import type { ServiceName } from "./manifest.js";
 
 export type EventKind = "command" | "reply" | "fact";
 
@@ -23,7 +22,6 @@ export interface CommandDef<T extends string = string, S extends z.ZodType = z.Z
 }
 
 export type DataOf<D extends EventDef> = z.infer<D["data"]>;
-export type ReplyOf<C extends CommandDef> = C["reply"] extends EventDef ? DataOf<C["reply"]> : void;
 
 export function fact<T extends string, S extends z.ZodType>(
   service: ServiceName,

@@ -7,6 +7,7 @@ import * as storage from "./storage.js";
 export * from "./auth.js";
 export * from "./common.js";
 export * from "./define.js";
+export * from "./manifest.js";
 export * from "./sharecode.js";
 export * from "./social.js";
 export * from "./storage.js";

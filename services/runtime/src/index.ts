@@ -1,20 +1,49 @@
-export * from "./cloudevents-http.js";
-export * from "./config.js";
-export * from "./consumer.js";
-export * from "./db.js";
-export * from "./egress.js";
-export * from "./errors.js";
-export * from "./http-server.js";
-export * from "./logger.js";
-export * from "./metrics.js";
-export * from "./migrate.js";
-export * from "./nats.js";
-export * from "./nats-link.js";
-export * from "./outbox.js";
-export * from "./permission-client.js";
-export * from "./rate-limit.js";
-export * from "./registry.js";
-export * from "./retention.js";
-export * from "./service.js";
-export * from "./sinks.js";
-export * from "./tokens.js";
+// The public surface of @snapmesh/runtime: what a service may use. Everything else is internal (tests of the
+// runtime itself import its modules directly).
+export { type BaseConfig, baseConfigSchema, ConfigError, splitList } from "./config.js";
+export type { Queryable } from "./db.js";
+export {
+  type CommandHandler,
+  defineService,
+  type FactHandler,
+  type HandlerBinding,
+  type Need,
+  onCommand,
+  onFact,
+  type Runtime,
+  type ServiceDefinition,
+  type ServiceInstance,
+  type Task,
+} from "./define-service.js";
+export type { EgressClient, EgressResponse } from "./egress.js";
+export {
+  AppError,
+  appError,
+  badRequest,
+  conflict,
+  type ErrorCode,
+  forbidden,
+  gone,
+  notFound,
+  relayedError,
+  tooLarge,
+  tooManyRequests,
+  unauthorized,
+  unavailable,
+  unsupportedMediaType,
+} from "./errors.js";
+export type { Logger } from "./logger.js";
+export type { Metrics } from "./metrics.js";
+export { askPermission, type PermissionAnswer } from "./permission-client.js";
+export { RateLimiter } from "./rate-limit.js";
+export type { Authenticate, EffectsContext, HandlerContext, ReplyData, User } from "./registry.js";
+export {
+  type HttpReply,
+  httpReply,
+  type QueryContext,
+  type RouteRequest,
+  rest,
+  type UploadContext,
+  type UploadRequest,
+} from "./routes.js";
+export { SESSION_AUDIENCE, sessionVerifier } from "./tokens.js";

@@ -11,8 +11,3 @@ export function createLogger(service: string, level = "info"): Logger {
     formatters: { level: (label) => ({ level: label }) },
   });
 }
-
-/** Fields that tie a log line to a CloudEvent and its trace. */
-export function eventFields(event: { id?: unknown; type?: unknown; source?: unknown; traceparent?: unknown }) {
-  return { eventId: event.id, eventType: event.type, eventSource: event.source, traceparent: event.traceparent };
-}

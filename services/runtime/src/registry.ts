@@ -90,6 +90,8 @@ export class Registry {
    * one could otherwise be applied twice.
    */
   maxSignedAgeSeconds = Number.POSITIVE_INFINITY;
+  /** The fact types handlers may emit; undefined: any. */
+  emits: ReadonlySet<string> | undefined;
   /** Told of every event refused for a missing or bad proof (a metric). */
   onRefused: ((type: string, reason: string) => void) | undefined;
 
@@ -98,7 +100,8 @@ export class Registry {
     readonly schema: string,
     private readonly db: () => Database,
     private readonly log: Logger,
-    private readonly afterCommit: () => void,
+    /** Told after a transaction that wrote facts to the outbox has committed (the relay wakes up). */
+    private readonly onFactsCommitted: () => void,
   ) {}
 
   command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>, options: CommandOptions = {}): void {
@@ -195,6 +198,9 @@ export class Registry {
         user: opts.user,
         requireUser: () => requireUser(opts.user),
         emit: async (def, factData, extras) => {
+          if (this.emits && !this.emits.has(def.type)) {
+            throw appError("internal", `${this.service} does not declare ${def.type} among the facts it emits`);
+          }
           const unsigned = makeEvent(def, (def.data as z.ZodType).parse(factData) as DataOf<typeof def>, {
             service: this.service,
             ...(extras?.subject ? { subject: extras.subject } : {}),
@@ -229,7 +235,7 @@ export class Registry {
       }
       throw err;
     });
-    if (emitted) this.afterCommit();
+    if (emitted) this.onFactsCommitted();
     for (const fn of after) {
       try {
         await fn();

@@ -1,12 +1,11 @@
-import { createHash, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
-import type { CommandDef, DataOf, EventDef, ServiceName, SnapEvent } from "@snapmesh/events";
-import express, { type Request, type Response } from "express";
+import type { CommandDef, DataOf, EventDef, SnapEvent } from "@snapmesh/events";
+import express from "express";
 import type { NatsConnection } from "nats";
-import { parseCloudEvents, requireUtf8 } from "./cloudevents-http.js";
-import { type BaseConfig, baseConfigSchema, ConfigError, loadConfig } from "./config.js";
+import { parseCloudEvents } from "./cloudevents-http.js";
+import { type BaseConfig, ConfigError } from "./config.js";
 import { JetStreamConsumers } from "./consumer.js";
-import { type Database, openDatabase } from "./db.js";
+import { type Database, openDatabase, type Queryable } from "./db.js";
 import { publishDeadLetter } from "./dead-letters.js";
 import { appError, unavailable } from "./errors.js";
 import { EventProof } from "./event-proof.js";
@@ -17,13 +16,21 @@ import { type Migration, migrate, readMigrations } from "./migrate.js";
 import type { StreamNames } from "./nats.js";
 import { NatsLink } from "./nats-link.js";
 import { OutboxRelay } from "./outbox.js";
-import { type Authenticate, type CommandOptions, type Handler, Registry, type ReplyData } from "./registry.js";
+import {
+  type Authenticate,
+  type CommandOptions,
+  type EffectsContext,
+  type Handler,
+  Registry,
+  type ReplyData,
+} from "./registry.js";
 import { RetentionSweeper } from "./retention.js";
+import { mountRoute, type Route, type RouteHost } from "./routes.js";
 import { type EventSink, HttpSink, NoSink } from "./sinks.js";
 import { sessionVerifier } from "./tokens.js";
 
 export interface ServiceOptions {
-  name: ServiceName | string;
+  name: string;
   /** PostgreSQL schema the service owns. */
   schema: string;
   /** Folder of `NNN_name.sql` files, or the migrations themselves. */
@@ -34,20 +41,15 @@ export interface ServiceOptions {
    * What the service cannot work without beyond its database: `nats` connects NATS even when facts go
    * over HTTP (EVENT_SINK=http), and the service is not ready until it is connected.
    */
-  needs?: readonly Need[];
+  needs?: readonly "nats"[];
+  /** The facts the service may emit (any other is refused at the emit); absent: any. */
+  emits?: readonly EventDef[];
 }
 
-export type Need = "nats";
-
-type HttpMethod = "get" | "post" | "put" | "delete" | "patch";
-
-export interface RestOptions<C extends CommandDef> {
-  status?: number;
-  /** Shapes the HTTP body from the reply data; default: the reply data itself. */
-  body?: (reply: ReplyData<C>, res: Response) => unknown;
-}
-
-/** One snapmesh service: the handlers, both doors, the database, NATS, the outbox relay, and shutdown. */
+/**
+ * One snapmesh service at run time: the handlers, both doors, the database, NATS, the outbox relay, and
+ * shutdown. Internal: services declare themselves with `defineService`.
+ */
 export class Service {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -76,6 +78,7 @@ export class Service {
       this.log,
       () => this.relay?.kick(),
     );
+    if (opts.emits) this.registry.emits = new Set(opts.emits.map((d) => d.type));
     this.app = createApp({
       registry: this.registry,
       log: this.log,
@@ -129,38 +132,57 @@ export class Service {
     return this;
   }
 
-  /** A REST route that turns the request into an event of `def` and answers with the reply's data. */
-  rest<C extends CommandDef>(
-    method: HttpMethod,
-    path: string,
-    def: C,
-    toData: (req: Request) => unknown,
-    options: RestOptions<C> = {},
-  ): this {
-    const json = express.json({
-      limit: this.opts.config.MAX_BODY_BYTES,
-      type: () => true,
-      strict: false,
-      verify: (_req, _res, buf) => requireUtf8(buf),
-    });
-    const parseIfBody = (req: Request, res: Response, next: (err?: unknown) => void) =>
-      req.headers["content-length"] || req.headers["transfer-encoding"] ? json(req, res, next) : next();
-    this.app[method](path, parseIfBody, async (req: Request, res: Response) => {
-      const event = restEvent(this.opts.name, def.type, toData(req), req);
-      const authorization = req.headers.authorization;
-      const dedupe = req.header("idempotency-key") !== undefined;
-      const result = await this.registry.dispatch(event, {
-        dedupe,
-        ...(authorization ? { authorization } : {}),
-        clientIp: req.ip,
-      });
-      this.metrics.eventsHandled.inc({ type: def.type, door: "rest", outcome: result.duplicate ? "duplicate" : "ok" });
-      const data = result.reply?.data as ReplyData<C>;
-      const body = options.body ? options.body(data, res) : data;
-      if (body === undefined) res.status(options.status ?? 204).end();
-      else res.status(options.status ?? 200).json(body);
-    });
+  /** Mounts a REST route (command, query or upload); `deps` gives the handlers' dependencies. */
+  route<D>(route: Route<D>, deps: () => D): this {
+    mountRoute(this.app, this.routeHost(deps), route);
     return this;
+  }
+
+  private routeHost<D>(deps: () => D): RouteHost<D> {
+    return {
+      name: this.opts.name,
+      log: this.log,
+      maxBodyBytes: this.opts.config.MAX_BODY_BYTES,
+      deps,
+      userFrom: (authorization) => this.registry.userFrom(authorization),
+      read: (fn) => this.read(fn),
+      effects: (user, traceparent, fn) => this.registry.withEffects({ user, traceparent }, fn),
+      dispatch: async (event, req) => {
+        const authorization = req.headers.authorization;
+        const result = await this.registry.dispatch(event, {
+          dedupe: req.header("idempotency-key") !== undefined,
+          ...(authorization ? { authorization } : {}),
+          clientIp: req.ip,
+        });
+        this.metrics.eventsHandled.inc({ type: event.type, door: "rest", outcome: result.duplicate ? "duplicate" : "ok" });
+        return result.reply?.data;
+      },
+    };
+  }
+
+  /** Runs `fn` in a read-only transaction (queries). */
+  read<T>(fn: (db: Queryable) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.query("SET TRANSACTION READ ONLY");
+      return fn(tx);
+    });
+  }
+
+  /** One transaction with the handler effects and no caller (tasks). */
+  effects<T>(fn: (ctx: EffectsContext) => Promise<T>): Promise<T> {
+    return this.registry.withEffects({}, fn);
+  }
+
+  /** Runs `fn` every `seconds` while the service runs; a failure is logged and the next run tries again. */
+  every(seconds: number, task: string, fn: () => Promise<unknown>): void {
+    const timer = setInterval(() => {
+      fn().then(
+        (result) => this.log.debug({ task, result }, "task ran"),
+        (err) => this.log.warn({ task, err: (err as Error).message }, "task failed; will retry"),
+      );
+    }, seconds * 1000);
+    timer.unref();
+    this.onStop.push(() => clearInterval(timer));
   }
 
   /** Hooks run at stop, after in-flight work and before the database closes. */
@@ -380,25 +402,6 @@ function deadLetterSink(service: Service, maxBodyBytes: number): express.Request
   ];
 }
 
-function restEvent(service: string, type: string, data: unknown, req: Request): SnapEvent {
-  const key = req.header("idempotency-key");
-  const caller = createHash("sha256")
-    .update(req.header("authorization") ?? "anonymous")
-    .digest("hex")
-    .slice(0, 16);
-  const traceparent = req.header("traceparent");
-  return {
-    specversion: "1.0",
-    id: key ? `idem-${key}` : randomUUID(),
-    source: `/snapmesh/${service}/rest/${caller}`,
-    type,
-    time: new Date().toISOString(),
-    datacontenttype: "application/json",
-    data,
-    ...(traceparent ? { traceparent } : {}),
-  };
-}
-
 /** SIGTERM/SIGINT: stop gracefully, exit 0; exit 1 if that takes longer than the bound. */
 export function installShutdown(service: Service, timeoutMs: number): void {
   const onSignal = (signal: string) => {
@@ -421,34 +424,33 @@ export function installShutdown(service: Service, timeoutMs: number): void {
 }
 
 /**
- * A service's process entry: `main.js migrate` applies the migrations and exits (a Kubernetes Job or
- * init container), `main.js <task>` runs one of the service's tasks (a CronJob) and exits; with no
- * argument the service starts and stops gracefully on SIGTERM.
+ * A service's process entry: `main migrate` applies the migrations and exits (a Kubernetes Job or
+ * init container), `main <task>` runs one of the service's tasks (a CronJob) and exits; with no
+ * argument the service starts and stops gracefully on SIGTERM. Configuration errors exit 78 with one
+ * line per bad variable; an unknown task exits 64.
  */
-export async function runService(
-  serviceOrPending: Service | Promise<Service>,
-  argv: string[] = process.argv.slice(2),
-  tasks: Record<string, () => Promise<unknown>> = {},
+export async function runProcess(
+  build: () => Promise<Service>,
+  argv: string[],
+  tasks: Record<string, () => Promise<unknown>>,
 ): Promise<void> {
-  // A service whose construction reads configuration (auth's signing keys) fails here, the same way as at start.
-  const service = await Promise.resolve(serviceOrPending).catch((err: unknown) => {
+  const configError = (err: unknown) => {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(78);
-  });
-  const task = argv[0] === "migrate" ? () => service.migrate() : argv[0] ? tasks[argv[0]] : undefined;
-  if (argv[0] && !task) {
-    process.stderr.write(
-      `${service.opts.name}: unknown task '${argv[0]}' (one of: migrate${Object.keys(tasks)
-        .map((t) => `, ${t}`)
-        .join("")})\n`,
-    );
+  };
+  const task = argv[0] === "migrate" ? undefined : argv[0] ? tasks[argv[0]] : undefined;
+  if (argv[0] && argv[0] !== "migrate" && !task) {
+    process.stderr.write(`unknown task '${argv[0]}' (one of: ${["migrate", ...Object.keys(tasks)].join(", ")})\n`);
     process.exit(64);
   }
-  if (task) {
+  // A service whose construction reads configuration (auth's signing keys) fails here, the same way as at start.
+  const service = await build().catch(configError);
+  if (argv[0]) {
     try {
       await service.openDatabaseOnly();
-      await task();
+      const result = task ? await task() : await service.migrate();
+      service.log.info({ task: argv[0], result }, "task done");
       await service.db.close();
       process.exit(0);
     } catch (err) {
@@ -460,19 +462,8 @@ export async function runService(
   try {
     await service.start();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(78);
-    }
+    configError(err);
     service.log.fatal({ err: (err as Error).message }, "could not start");
     process.exit(1);
   }
-}
-
-/**
- * `main.js migrate` for a service: only the base configuration (database, logging) and the schema, so
- * the migration Job needs none of the service's secrets (signing keys, API credentials).
- */
-export async function runMigrations(opts: Pick<ServiceOptions, "name" | "schema" | "migrations">): Promise<void> {
-  await runService(new Service({ ...opts, config: loadConfig(baseConfigSchema) }), ["migrate"]);
 }

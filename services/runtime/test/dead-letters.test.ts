@@ -12,7 +12,7 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   const config = await isolatedConfig({ EVENT_SINK: "none", EVENT_CONSUMERS: "off", DEAD_LETTERS: "nats" });
-  service = notesService(config);
+  service = await notesService(config);
   base = await listenOnLoopback(service);
   nc = await natsConnect();
   await eventually(async () => (await fetch(`${base}/readyz`)).status === 200, "ready (NATS connected)");

@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import express from "express";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SESSION_AUDIENCE, trustedHops } from "../src/index.ts";
+import { SESSION_AUDIENCE, trustedHops } from "../src/internal.ts";
 import type { Service } from "../src/service.ts";
 import { NoteCreate, notesService } from "./fixture/notes.ts";
 import { isolatedConfig } from "./helpers.ts";
@@ -43,7 +43,7 @@ let jwksServer: Server;
 let signToken: (userId: string, provider: string) => Promise<string>;
 
 async function startNotes(overrides: Record<string, string>): Promise<{ service: Service; port: number }> {
-  const s = notesService(await isolatedConfig(overrides));
+  const s = await notesService(await isolatedConfig(overrides));
   const server = await s.start({ host: "127.0.0.1", port: 0 });
   const addr = server.address();
   return { service: s, port: typeof addr === "object" && addr ? addr.port : 0 };

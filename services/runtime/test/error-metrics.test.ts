@@ -2,7 +2,7 @@
 import type { Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp, createLogger, createMetrics, errorHandler, forbidden, listen, notFoundHandler } from "../src/index.ts";
+import { createApp, createLogger, createMetrics, errorHandler, forbidden, listen, notFoundHandler } from "../src/internal.ts";
 import type { Registry } from "../src/registry.ts";
 import type { Service } from "../src/service.ts";
 import { notesService } from "./fixture/notes.ts";
@@ -75,7 +75,7 @@ describe("a service's /metrics", () => {
   afterAll(() => service?.stop());
 
   it("counts a refused CloudEvent by its code", async () => {
-    service = notesService(await isolatedConfig());
+    service = await notesService(await isolatedConfig());
     const server = await service.start({ host: "127.0.0.1", port: 0 });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const res = await fetch(`${url}/`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });

@@ -6,7 +6,7 @@ import { listenOnLoopback } from "../../../test/support/index.ts";
 import { parseCloudEvents, toBinary } from "../src/cloudevents-http.js";
 import { fromNatsMessage } from "../src/consumer.js";
 import { EventProof, generateEventKey, ProofError, publicJwk, signEvent, signingKey } from "../src/event-proof.js";
-import { subjectFor } from "../src/index.ts";
+import { subjectFor } from "../src/internal.ts";
 import type { Service } from "../src/service.ts";
 import { notesService } from "./fixture/notes.ts";
 import { eventually, isolatedConfig, natsConnect, streamEvents, streamMessages } from "./helpers.ts";
@@ -91,7 +91,7 @@ describe("a service refuses facts whose producer is not proven, on every door", 
       SNAPMESH_EVENT_SIGNING_KEYS: JSON.stringify({ keys: [notesKey] }),
       SNAPMESH_EVENT_TRUST: trust,
     });
-    service = notesService(config);
+    service = await notesService(config);
     base = await listenOnLoopback(service);
     nc = await natsConnect();
   });
@@ -199,7 +199,7 @@ describe("a service refuses facts whose producer is not proven, on every door", 
 describe("a service without event keys", () => {
   it("refuses to start (it could not prove its facts), while tasks such as migrate still run", async () => {
     const config = await isolatedConfig({ SNAPMESH_EVENT_SIGNING_KEYS: "", SNAPMESH_EVENT_TRUST: "" });
-    const service = notesService(config);
+    const service = await notesService(config);
     await expect(service.start({ host: "127.0.0.1" })).rejects.toThrow(/SNAPMESH_EVENT_SIGNING_KEYS: required/);
     await service.openDatabaseOnly();
     expect(await service.migrate()).toContain("001_notes");

@@ -5,7 +5,7 @@ import { connect } from "nats";
 import { afterAll, describe, expect, it } from "vitest";
 import { startNatsServer, stopChild } from "../../../scripts/src/processes.ts";
 import { freePort, isolatedEnv, listenOnLoopback, scratchDir, signedAs, streamMessages } from "../../../test/support/index.ts";
-import { baseConfigSchema, OutboxRelay, parseConfig, subjectFor } from "../src/index.ts";
+import { baseConfigSchema, OutboxRelay, parseConfig, subjectFor } from "../src/internal.ts";
 import type { Service } from "../src/service.ts";
 import { notesService, Tick } from "./fixture/notes.ts";
 import { eventually } from "./helpers.ts";
@@ -24,7 +24,7 @@ const create = (base: string, noteId: string) =>
 const ready = async (base: string) => (await fetch(`${base}/readyz`)).status;
 
 async function started(env: Record<string, string>): Promise<{ service: Service; base: string }> {
-  const service = notesService(parseConfig(baseConfigSchema, env));
+  const service = await notesService(parseConfig(baseConfigSchema, env));
   const base = await listenOnLoopback(service);
   cleanup.push(() => service.stop());
   return { service, base };

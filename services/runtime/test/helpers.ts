@@ -1,5 +1,5 @@
 import { isolatedEnv } from "../../../test/support/service.ts";
-import { type BaseConfig, baseConfigSchema, parseConfig } from "../src/index.ts";
+import { type BaseConfig, baseConfigSchema, parseConfig } from "../src/internal.ts";
 
 export { eventually, natsConnect, streamEvents, streamMessages } from "../../../test/support/service.ts";
 

@@ -4,7 +4,7 @@ import { type NatsConnection, headers as natsHeaders } from "nats";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedAs } from "../../../test/support/index.ts";
-import { JetStreamConsumers, subjectFor } from "../src/index.ts";
+import { JetStreamConsumers, subjectFor } from "../src/internal.ts";
 import { Tick } from "./fixture/notes.ts";
 import { startFixture } from "./fixture/spawn.ts";
 import { eventually, isolatedConfig, natsConnect } from "./helpers.ts";

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
-import { openDatabase } from "../src/index.ts";
+import { openDatabase } from "../src/internal.ts";
 import { NoteCreate } from "./fixture/notes.ts";
 import { FIXTURE_MAIN, startFixture as start } from "./fixture/spawn.ts";
 import { eventually, isolatedConfig, natsConnect, publishedOk, streamEvents } from "./helpers.ts";

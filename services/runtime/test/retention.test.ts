@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isolatedEnv, listenOnLoopback } from "../../../test/support/index.ts";
-import { baseConfigSchema, openDatabase, parseConfig, RetentionSweeper } from "../src/index.ts";
+import { baseConfigSchema, openDatabase, parseConfig, RetentionSweeper } from "../src/internal.ts";
 import { notesService } from "./fixture/notes.ts";
 import { eventually } from "./helpers.ts";
 
@@ -14,7 +14,7 @@ describe("inbox and outbox retention", () => {
       OUTBOX_RETENTION_SECONDS: String(HOUR),
       INBOX_RETENTION_SECONDS: String(2 * HOUR),
     });
-    const first = notesService(parseConfig(baseConfigSchema, env));
+    const first = await notesService(parseConfig(baseConfigSchema, env));
     await listenOnLoopback(first);
     await first.stop();
 
@@ -70,7 +70,7 @@ describe("inbox and outbox retention", () => {
       await db.query("INSERT INTO notes.inbox (source, id, type, applied_at) VALUES ('/test/r', 'old-again', 't', $1)", [
         ago(5 * HOUR),
       ]);
-      const second = notesService(parseConfig(baseConfigSchema, env));
+      const second = await notesService(parseConfig(baseConfigSchema, env));
       await listenOnLoopback(second);
       try {
         await eventually(async () => !(await outboxIds()).includes("old-again"), "the service's own sweep");

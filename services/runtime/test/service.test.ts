@@ -3,7 +3,7 @@ import { CloudEvent, type CloudEventV1, emitterFor, HTTP, Mode } from "cloudeven
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedAs } from "../../../test/support/index.ts";
-import { openDatabase, subjectFor } from "../src/index.ts";
+import { openDatabase, subjectFor } from "../src/internal.ts";
 import type { Service } from "../src/service.ts";
 import { NoteCreate, notesService } from "./fixture/notes.ts";
 import { eventually, isolatedConfig, natsConnect, publishedOk, streamEvents, streamMessages } from "./helpers.ts";
@@ -16,7 +16,7 @@ let config: Awaited<ReturnType<typeof isolatedConfig>>;
 
 beforeAll(async () => {
   config = await isolatedConfig({ MAX_BODY_BYTES: "4096" });
-  service = notesService(config);
+  service = await notesService(config);
   server = await service.start({ host: "127.0.0.1" });
   const addr = server.address();
   base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;

@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, isolatedEnv, listenOnLoopback } from "../../../test/support/index.ts";
-import { baseConfigSchema, parseConfig } from "../src/index.ts";
+import { baseConfigSchema, parseConfig } from "../src/internal.ts";
 import { notesService } from "./fixture/notes.ts";
 
 const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
@@ -56,7 +56,7 @@ describe("HTTP sink (Knative K_SINK)", () => {
       K_CE_OVERRIDES: JSON.stringify({ extensions: { cluster: "prod-1" } }),
       EVENT_CONSUMERS: "off",
     });
-    const service = notesService(parseConfig(baseConfigSchema, env));
+    const service = await notesService(parseConfig(baseConfigSchema, env));
     const base = await listenOnLoopback(service);
     try {
       failNext = 2;
@@ -87,7 +87,7 @@ describe("HTTP sink (Knative K_SINK)", () => {
 describe("PGlite (the embedded default)", () => {
   it("runs the same migrations, handlers, inbox and outbox as PostgreSQL", async () => {
     const env = await isolatedEnv({ DATABASE_URL: "pglite://memory", EVENT_CONSUMERS: "off", EVENT_SINK: "none" });
-    const service = notesService(parseConfig(baseConfigSchema, env));
+    const service = await notesService(parseConfig(baseConfigSchema, env));
     const base = await listenOnLoopback(service);
     try {
       const first = await (await create(base, "lite-1")).json();

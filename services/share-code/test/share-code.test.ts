@@ -16,7 +16,7 @@ import {
   type TestIssuer,
   testIssuer,
 } from "../../../test/support/index.ts";
-import { parseConfig, type Service } from "../../runtime/src/index.ts";
+import { parseConfig, type Service } from "../../runtime/src/internal.ts";
 import { createStorageService, storageConfigSchema } from "../../storage/src/main.ts";
 import { createShareCodeService, shareCodeConfigSchema } from "../src/main.ts";
 import { decodeQr } from "./qr.ts";

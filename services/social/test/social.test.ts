@@ -13,7 +13,7 @@ import {
 } from "../../../test/support/index.ts";
 import { generateSigningJwk } from "../../auth/src/keyring.ts";
 import { authConfigSchema, createAuthService } from "../../auth/src/main.ts";
-import { parseConfig, type Service } from "../../runtime/src/index.ts";
+import { parseConfig, type Service } from "../../runtime/src/internal.ts";
 import { createSocialService, socialConfigSchema } from "../src/main.ts";
 
 let service: Service;

@@ -15,7 +15,7 @@ import {
   streamEvents,
   testIssuer,
 } from "../../../test/support/index.ts";
-import { parseConfig } from "../../runtime/src/index.ts";
+import { parseConfig } from "../../runtime/src/internal.ts";
 import { createStorageService, storageConfigSchema } from "../src/main.ts";
 import { png } from "./images.ts";
 

@@ -15,8 +15,8 @@ import {
   testIssuer,
   uniqueName,
 } from "../../../test/support/index.ts";
-import type { Service } from "../../runtime/src/index.ts";
-import { parseConfig } from "../../runtime/src/index.ts";
+import type { Service } from "../../runtime/src/internal.ts";
+import { parseConfig } from "../../runtime/src/internal.ts";
 import { createStorageService, storageConfigSchema } from "../src/main.ts";
 import { sign } from "../src/signing.ts";
 import { jpeg, png } from "./images.ts";

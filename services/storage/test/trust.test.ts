@@ -11,8 +11,8 @@ import {
   type TestIssuer,
   testIssuer,
 } from "../../../test/support/index.ts";
-import type { Service } from "../../runtime/src/index.ts";
-import { parseConfig } from "../../runtime/src/index.ts";
+import type { Service } from "../../runtime/src/internal.ts";
+import { parseConfig } from "../../runtime/src/internal.ts";
 import { createStorageService, type StorageOptions, storageConfigSchema } from "../src/main.ts";
 import { UploadGate } from "../src/upload-gate.ts";
 import { png } from "./images.ts";
