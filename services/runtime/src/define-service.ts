@@ -103,6 +103,8 @@ export interface ServiceInstance<C, D> {
   runTask(name: string): Promise<unknown>;
   /** Relays the outbox now (tests; the relay does it by itself). */
   flushOutbox(): Promise<number>;
+  /** Replaces how session tokens are verified (tests sign in with their own issuer). */
+  set authenticate(fn: Authenticate);
 }
 
 export interface ServiceDefinition<C, D, O> {

@@ -128,3 +128,8 @@ export async function forgetPhoto(tx: Queryable, photoId: string, owner: string)
   await tx.query("UPDATE social.photos SET deleted_at = now() WHERE photo_id = $1 AND deleted_at IS NULL", [photoId]);
   return true;
 }
+
+/** The public shape of a comment: the row without its internal keyset position. */
+export function toComment({ seq: _seq, ...comment }: CommentRow) {
+  return comment;
+}

@@ -1,6 +1,5 @@
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeLegacy, fakeLegacyBackend } from "../../../test/support/fakes/legacy.ts";
 import {
   eventually,
   isolatedEnv,
@@ -11,12 +10,11 @@ import {
   type TestIssuer,
   testIssuer,
 } from "../../../test/support/index.ts";
-import { generateSigningJwk } from "../../auth/src/keyring.ts";
-import { authConfigSchema, createAuthService } from "../../auth/src/main.ts";
-import { parseConfig, type Service } from "../../runtime/src/internal.ts";
-import { createSocialService, socialConfigSchema } from "../src/main.ts";
+import { social } from "../src/service.ts";
 
-let service: Service;
+type SocialService = Awaited<ReturnType<typeof social.create>>;
+
+let service: SocialService;
 let base: string;
 let issuer: TestIssuer;
 let nc: NatsConnection;
@@ -27,7 +25,7 @@ beforeAll(async () => {
   issuer = await testIssuer();
   const env = await isolatedEnv({ SOCIAL_COMMENT_LIMIT_PER_MINUTE: "5000", SOCIAL_LIKE_LIMIT_PER_MINUTE: "5000" });
   stream = env.EVENTS_STREAM!;
-  service = createSocialService(parseConfig(socialConfigSchema, env));
+  service = await social.create(env);
   service.authenticate = issuer.verifier;
   base = await listenOnLoopback(service);
   nc = await natsConnect();
@@ -324,17 +322,13 @@ describe("photo ownership", () => {
 });
 
 describe("limits and permissions", () => {
-  let legacy: FakeLegacy;
-  const extra: Service[] = [];
+  const extra: SocialService[] = [];
   afterAll(async () => {
     for (const s of extra) await s.stop();
-    await legacy?.stop();
   });
 
   it("rate-limits comments per user with 429 and Retry-After", async () => {
-    const limited = createSocialService(
-      parseConfig(socialConfigSchema, await isolatedEnv({ SOCIAL_COMMENT_LIMIT_PER_MINUTE: "2" })),
-    );
+    const limited = await social.create(await isolatedEnv({ SOCIAL_COMMENT_LIMIT_PER_MINUTE: "2" }));
     extra.push(limited);
     limited.authenticate = issuer.verifier;
     const url = await listenOnLoopback(limited);
@@ -349,57 +343,5 @@ describe("limits and permissions", () => {
     const third = await post();
     expect(third.status).toBe(429);
     expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
-  });
-
-  it("asks auth (and so the legacy backend) whether a user may comment", async () => {
-    legacy = await fakeLegacyBackend();
-    legacy.allow("member", "comment", "photo:album-photo");
-    const auth = await createAuthService(
-      parseConfig(
-        authConfigSchema,
-        await isolatedEnv({
-          AUTH_SIGNING_KEYS: JSON.stringify({ keys: [await generateSigningJwk()] }),
-          SNAPMESH_DEV_AUTH: "1",
-          EGRESS_ALLOW_HOSTS: "127.0.0.1",
-          LEGACY_PERMISSION_URL: `${legacy.url}/api/permissions`,
-        }),
-      ),
-    );
-    extra.push(auth);
-    const authUrl = await listenOnLoopback(auth);
-    const social = createSocialService(
-      parseConfig(
-        socialConfigSchema,
-        await isolatedEnv({
-          SOCIAL_PERMISSION_CHECK: "1",
-          SNAPMESH_DEV_AUTH: "1",
-          SNAPMESH_AUTH_URL: authUrl,
-          SNAPMESH_JWKS_URL: `${authUrl}/.well-known/jwks.json`,
-        }),
-      ),
-    );
-    extra.push(social);
-    const socialUrl = await listenOnLoopback(social);
-    const signIn = async (userId: string) =>
-      (
-        (await (
-          await fetch(`${authUrl}/v1/sessions`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ provider: "dev", userId }),
-          })
-        ).json()) as { token: string }
-      ).token;
-    const post = async (userId: string) =>
-      fetch(`${socialUrl}/v1/photos/album-photo/comments`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${await signIn(userId)}`, "content-type": "application/json" },
-        body: JSON.stringify({ text: "hello" }),
-      });
-    expect((await post("member")).status).toBe(201);
-    const denied = await post("outsider");
-    expect(denied.status).toBe(403);
-    const body = (await denied.json()) as { error: { code: string; details: { reason: string } } };
-    expect(body.error).toMatchObject({ code: "permission_denied", details: { reason: "not_album_member" } });
   });
 });
