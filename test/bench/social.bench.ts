@@ -3,8 +3,7 @@
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { Agent, request } from "undici";
-import { parseConfig } from "../../services/runtime/src/internal.ts";
-import { createSocialService, socialConfigSchema } from "../../services/social/src/main.ts";
+import { social } from "../../services/social/src/service.ts";
 import { testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";
 import { freshDatabase } from "../support/postgres.ts";
@@ -17,18 +16,16 @@ const COMMENTS = Number(process.env.BENCH_COMMENTS ?? 100_000);
 export async function socialBench(natsUrl: string, databaseUrl: string): Promise<void> {
   const dbUrl = await freshDatabase(databaseUrl, "bench");
   const issuer = await testIssuer();
-  const service = createSocialService(
-    parseConfig(socialConfigSchema, {
-      PORT: "0",
-      LOG_LEVEL: "silent",
-      DATABASE_URL: dbUrl,
-      NATS_URL: natsUrl,
-      EVENTS_STREAM: uniqueName("BENCHSO"),
-      EVENTS_SUBJECT_PREFIX: uniqueName("benchso").toLowerCase(),
-      ...testEventKeysEnv(),
-      SOCIAL_LIKE_LIMIT_PER_MINUTE: "100000000",
-    }),
-  );
+  const service = await social.create({
+    PORT: "0",
+    LOG_LEVEL: "silent",
+    DATABASE_URL: dbUrl,
+    NATS_URL: natsUrl,
+    EVENTS_STREAM: uniqueName("BENCHSO"),
+    EVENTS_SUBJECT_PREFIX: uniqueName("benchso").toLowerCase(),
+    ...testEventKeysEnv(),
+    SOCIAL_LIKE_LIMIT_PER_MINUTE: "100000000",
+  });
   service.authenticate = issuer.verifier;
   const server = await service.start({ host: "127.0.0.1" });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -40,9 +40,15 @@ export const social = defineService({
   routes: [
     rest.command("put", "/v1/photos/:photoId/like", SocialLikeSet, photo),
     rest.command("delete", "/v1/photos/:photoId/like", SocialLikeUnset, photo),
-    rest.command("post", "/v1/photos/:photoId/comments", SocialCommentCreate, (req) => ({ ...(req.body as object), ...photo(req) }), {
-      status: 201,
-    }),
+    rest.command(
+      "post",
+      "/v1/photos/:photoId/comments",
+      SocialCommentCreate,
+      (req) => ({ ...(req.body as object), ...photo(req) }),
+      {
+        status: 201,
+      },
+    ),
     rest.command("delete", "/v1/comments/:commentId", SocialCommentDelete, (req) => ({ commentId: req.params.commentId })),
     rest.query("/v1/photos/:photoId/social", photoSummary),
     rest.query("/v1/photos/:photoId/comments", photoComments),

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type DataOf, SocialCommentCreated, type SocialCommentCreate } from "@snapmesh/events";
+import { type DataOf, type SocialCommentCreate, SocialCommentCreated } from "@snapmesh/events";
 import { badRequest, forbidden, type HandlerContext, type ReplyData } from "@snapmesh/runtime";
 import type { SocialDeps } from "../deps.js";
 import { findComment, insertComment, toComment } from "../store.js";

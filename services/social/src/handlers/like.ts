@@ -12,7 +12,8 @@ async function setLike(on: boolean, { photoId }: LikeData, ctx: HandlerContext, 
   deps.likeLimit.hit(user.id);
   const changed = on ? await addLike(ctx.tx, photoId, user.id) : await removeLike(ctx.tx, photoId, user.id);
   const { likes, likedByMe } = await socialSummary(ctx.tx, photoId, user.id);
-  if (changed) await ctx.emit(on ? SocialLikeAdded : SocialLikeRemoved, { photoId, userId: user.id, likes }, { subject: photoId });
+  if (changed)
+    await ctx.emit(on ? SocialLikeAdded : SocialLikeRemoved, { photoId, userId: user.id, likes }, { subject: photoId });
   return { photoId, likes, likedByMe };
 }
 

@@ -23,7 +23,8 @@ export const photoSummary = (req: RouteRequest, ctx: QueryContext) =>
 /** `GET /v1/photos/{photoId}/comments?limit=&cursor=`: oldest first, keyset-paginated. */
 export async function photoComments(req: RouteRequest, ctx: QueryContext) {
   const q = pageQuery.safeParse(req.query);
-  if (!q.success) throw badRequest("invalid_query", "limit is 1-100; cursor comes from a previous page", { issues: q.error.issues });
+  if (!q.success)
+    throw badRequest("invalid_query", "limit is 1-100; cursor comes from a previous page", { issues: q.error.issues });
   const after = q.data.cursor ? decodeCursor(q.data.cursor) : undefined;
   const page = await ctx.read((db) => pageComments(db, req.params.photoId!, q.data.limit, after));
   const last = page.items.at(-1);
