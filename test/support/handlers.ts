@@ -5,13 +5,13 @@ import { makeEvent } from "@snapmesh/events";
 import {
   type Database,
   type HandlerContext,
-  migrate,
   type Migration,
+  migrate,
   openDatabase,
   type Queryable,
   readMigrations,
-  unauthorized,
   type User,
+  unauthorized,
 } from "../../services/runtime/src/internal.ts";
 import { testDatabaseUrl } from "./index.ts";
 import { freshDatabase } from "./postgres.ts";
@@ -70,7 +70,8 @@ export async function serviceDatabase(service: {
   migrations: string | readonly Migration[] | undefined;
 }): Promise<Database> {
   const db = await openDatabase(await freshDatabase(testDatabaseUrl()));
-  const list = typeof service.migrations === "string" ? await readMigrations(service.migrations) : [...(service.migrations ?? [])];
+  const list =
+    typeof service.migrations === "string" ? await readMigrations(service.migrations) : [...(service.migrations ?? [])];
   await migrate(db, service.schema, list);
   return db;
 }

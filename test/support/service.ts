@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SnapEvent } from "@snapmesh/events";
 import { connect, type NatsConnection } from "nats";
-import { fromNatsMessage, type Service } from "../../services/runtime/src/internal.ts";
+import { fromNatsMessage } from "../../services/runtime/src/internal.ts";
 import { testEventKeysEnv } from "./event-keys.ts";
 import { testDatabaseUrl, testNatsUrl } from "./index.ts";
 import { uniqueName } from "./names.ts";
@@ -36,7 +36,9 @@ export function scratchDir(prefix: string): string {
 }
 
 /** Starts a service on a free loopback port; returns its base URL. */
-export async function listenOnLoopback(service: { start(o: { port: number; host: string }): Promise<import("node:http").Server> }): Promise<string> {
+export async function listenOnLoopback(service: {
+  start(o: { port: number; host: string }): Promise<import("node:http").Server>;
+}): Promise<string> {
   const server = await service.start({ port: 0, host: "127.0.0.1" });
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

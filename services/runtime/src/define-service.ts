@@ -30,7 +30,11 @@ export interface HandlerBinding<D> {
 }
 
 /** Binds a command of the catalog to its handler. */
-export function onCommand<C extends CommandDef, D>(def: C, run: CommandHandler<C, D>, options?: CommandOptions): HandlerBinding<D> {
+export function onCommand<C extends CommandDef, D>(
+  def: C,
+  run: CommandHandler<C, D>,
+  options?: CommandOptions,
+): HandlerBinding<D> {
   return { def, kind: "command", run: run as HandlerBinding<D>["run"], ...(options ? { options } : {}) };
 }
 
@@ -245,7 +249,9 @@ function checkAgainstManifest<D>(
   }
   const foreign = handlers.find((h) => h.kind === "command" && h.def.service !== name);
   if (foreign) throw new Error(`${name}: command ${foreign.def.type} belongs to ${foreign.def.service}`);
-  const taskNames = Object.keys(tasks ?? {}).sort().join(", ");
+  const taskNames = Object.keys(tasks ?? {})
+    .sort()
+    .join(", ");
   if (taskNames !== [...entry.tasks].sort().join(", ")) {
     throw new Error(`${name}: the manifest lists tasks [${entry.tasks.join(", ")}] but the service defines [${taskNames}]`);
   }

@@ -128,7 +128,8 @@ export interface RouteHost<D> {
 export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: Route<D>): void {
   switch (route.kind) {
     case "command":
-      return mountCommand(app, host, route);
+      mountCommand(app, host, route);
+      return;
     case "query":
       app.get(route.path, async (req, res) => {
         const user = await host.userFrom(req.header("authorization"));
