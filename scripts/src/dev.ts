@@ -4,12 +4,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { envStem } from "@snapmesh/events";
 import { generateSigningJwk } from "../../services/auth/src/keyring.js";
 import { devEventKeyFiles } from "./event-keys.js";
 import type { Output } from "./output.js";
 import { startNatsServer, stopChild, UserError } from "./processes.js";
 import { type ForwardProxy, forwardProxy } from "./proxy.js";
-import { type MeshService, meshServices } from "./services.js";
+import { type MeshService, meshServices, peerUrls } from "./services.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const MAX_RESTARTS = 5;
@@ -62,7 +63,7 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     await prepareAuthKeys(dataDir);
     const services = meshServices();
     const urls = Object.fromEntries(services.map((s) => [s.name, `http://127.0.0.1:${s.port}`]));
-    const shared = sharedEnv(dataDir, natsUrl, urls, proxy);
+    const shared = { ...sharedEnv(dataDir, natsUrl, urls, proxy), ...peerUrls(services, urls) };
     const eventKeys = devEventKeyFiles(dataDir);
     const launch = (s: MeshService, restarts: number[]) => {
       const child = spawn(process.execPath, ["--import", "tsx", s.main], {
@@ -132,8 +133,6 @@ function sharedEnv(
     NATS_URL: natsUrl,
     SNAPMESH_DEV_AUTH: "1",
     SNAPMESH_JWKS_URL: `${urls.auth}/.well-known/jwks.json`,
-    SNAPMESH_AUTH_URL: urls.auth,
-    SNAPMESH_STORAGE_URL: urls.storage,
     STORAGE_PUBLIC_URL: process.env.STORAGE_PUBLIC_URL ?? urls.storage,
     STORAGE_DIR: process.env.STORAGE_DIR ?? join(dataDir, "objects"),
     STORAGE_SIGNING_KEYS:
@@ -153,7 +152,7 @@ function sharedEnv(
 }
 
 function serviceEnv(s: MeshService, dataDir: string, eventKeys: ReturnType<typeof devEventKeyFiles>): NodeJS.ProcessEnv {
-  const key = `SNAPMESH_${s.name.toUpperCase().replace("-", "_")}_DATABASE_URL`;
+  const key = `SNAPMESH_${envStem(s.name)}_DATABASE_URL`;
   return {
     PORT: String(s.port),
     DATABASE_URL: process.env[key] ?? `pglite://${join(dataDir, "db", s.name)}`,

@@ -1,4 +1,4 @@
-import { dlqStream, fromNatsMessage, type StreamNames } from "@snapmesh/runtime";
+import { dlqStream, fromNatsMessage, type StreamNames } from "@snapmesh/runtime/internal";
 import { connect, DeliverPolicy, type NatsConnection, headers as natsHeaders } from "nats";
 
 export interface StreamOptions {

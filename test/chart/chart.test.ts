@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderSubscriptions, SUBSCRIPTIONS_FILE } from "../../scripts/src/chart-subscriptions.ts";
+import { chartServices, MANIFEST_FILE, renderChartManifest } from "../../scripts/src/chart-manifest.ts";
 import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
 import { MATRIX } from "./matrix.ts";
 import { CRD_ROOT, crdValidators, type K8sObject, parseManifests, validateCore } from "./validate.ts";
@@ -134,22 +134,43 @@ describe("helm chart", () => {
     expect(purge.spec.jobTemplate.spec.template.spec.containers[0]!.args).toEqual(["purge"]);
   });
 
-  it("makes exactly the Triggers the services' subscription declarations call for", async () => {
-    expect(readFileSync(SUBSCRIPTIONS_FILE, "utf8"), "files/subscriptions.yaml is stale: run `npm run chart:subscriptions`").toBe(
-      await renderSubscriptions(),
+  it("makes exactly the Triggers the manifest's subscriptions call for, and the services' fact handlers match them", async () => {
+    expect(readFileSync(MANIFEST_FILE, "utf8"), "files/services.yaml is stale: run `npm run chart:manifest`").toBe(
+      renderChartManifest(),
     );
-    const declared = parse(await renderSubscriptions()) as Record<string, string[]>;
     const triggers = render().filter((o) => o.kind === "Trigger") as Array<
       K8sObject & { spec: { filter: { attributes: { type: string } }; subscriber: { ref: { name: string } } } }
     >;
     const rendered = triggers
       .map((t) => `${t.spec.subscriber.ref.name.replace("photos-snapmesh-", "")} ${t.spec.filter.attributes.type}`)
       .sort();
-    const expected = Object.entries(declared)
-      .flatMap(([svc, types]) => types.map((t) => `${svc} ${t}`))
+    const expected = chartServices()
+      .flatMap((svc) => svc.subscribes.map((t) => `${svc.name} ${t}`))
       .sort();
     expect(rendered).toEqual(expected);
     expect(expected).toContain("social snapmesh.storage.object.deleted");
+    for (const svc of chartServices()) {
+      const module = (await import(`../../services/${svc.name}/src/service.ts`)) as Record<string, unknown>;
+      const definition = Object.values(module).find(
+        (v): v is { name: string; subscriptions: string[] } => (v as { name?: unknown })?.name === svc.name,
+      );
+      expect([...(definition?.subscriptions ?? ["no definition"])].sort(), svc.name).toEqual(svc.subscribes);
+    }
+  });
+
+  it("gives each service the URL of every peer the manifest says it calls", () => {
+    const ksvcs = render().filter((o) => o.apiVersion.startsWith("serving")) as Array<
+      K8sObject & { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } } }
+    >;
+    for (const svc of chartServices()) {
+      const ksvc = ksvcs.find((k) => k.metadata.name === `photos-snapmesh-${svc.name}`);
+      const env = ksvc?.spec.template.spec.containers[0]?.env ?? [];
+      for (const peer of svc.calls) {
+        expect(env.find((e) => e.name === peer.variable)?.value, `${svc.name} ${peer.variable}`).toBe(
+          `http://photos-snapmesh-${peer.service}.photos.svc.cluster.local`,
+        );
+      }
+    }
   });
 
   it("in proxy mode, routes every service through the proxy and blocks any other way out", () => {

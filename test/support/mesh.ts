@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { envStem, SERVICES, type ServiceName } from "@snapmesh/events";
 import { stopChild } from "../../scripts/src/processes.ts";
 import { freePort } from "../../scripts/src/proxy.ts";
 import { testDatabaseUrl, testNatsUrl } from "./index.ts";
@@ -9,15 +10,15 @@ import { freshDatabase } from "./postgres.ts";
 import { scratchDir } from "./service.ts";
 
 const CLI = fileURLToPath(new URL("../../scripts/src/cli.ts", import.meta.url));
-const NAMES = ["auth", "social", "share-code", "storage"] as const;
+const NAMES = SERVICES;
 
 export interface Mesh {
-  urls: Record<(typeof NAMES)[number], string>;
+  urls: Record<ServiceName, string>;
   pids: Record<string, number>;
   stream: string;
   logs: string[];
   /** Waits until a service answers /readyz again (after a crash and the runner's restart). */
-  ready(name: (typeof NAMES)[number]): Promise<void>;
+  ready(name: ServiceName): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -43,7 +44,7 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
     ...env,
   };
   NAMES.forEach((name, i) => {
-    const key = name.toUpperCase().replace("-", "_");
+    const key = envStem(name);
     vars[`SNAPMESH_${key}_PORT`] = String(ports[i]);
     vars[`SNAPMESH_${key}_DATABASE_URL`] = dbs[i]!;
   });

@@ -60,14 +60,10 @@
 {{ include "snapmesh.env.doors" . }}
 - name: SOCIAL_PERMISSION_CHECK
   value: {{ ternary "1" "0" .Values.social.permissionCheck | quote }}
-- name: SNAPMESH_AUTH_URL
-  value: {{ printf "http://%s" (include "snapmesh.serviceHost" (list . "auth")) | quote }}
 {{- end -}}
 
 {{- define "snapmesh.env.shareCode" -}}
 {{ include "snapmesh.env.doors" . }}
-- name: SNAPMESH_STORAGE_URL
-  value: {{ printf "http://%s" (include "snapmesh.serviceHost" (list . "storage")) | quote }}
 - name: SHARECODE_CONTENT_TEMPLATE
   value: {{ .Values.shareCode.contentTemplate | quote }}
 {{- with .Values.auth.wechat }}

@@ -1,9 +1,9 @@
-{{/* The four services: the chart's values key and the service's name. */}}
+{{/*
+The services, from files/services.yaml (generated from the service manifest by `npm run chart:manifest`):
+name, values key, schema, subscribed fact types, the peers it calls and their URL variables, tasks.
+*/}}
 {{- define "snapmesh.services" -}}
-- { key: auth, name: auth }
-- { key: social, name: social }
-- { key: shareCode, name: share-code }
-- { key: storage, name: storage }
+{{- .Files.Get "files/services.yaml" -}}
 {{- end -}}
 
 {{- define "snapmesh.name" -}}

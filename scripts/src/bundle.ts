@@ -1,11 +1,11 @@
-// `npm run build` (after the type check): each service bundled into an ESM entry for its container image,
+// `npm run build` (after the type check): each service of the manifest bundled into an ESM entry for its container image,
 // dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
 // ../migrations from the bundle, as from src/main.ts). PGlite stays external (it loads its WASM files).
 import { cpSync, existsSync } from "node:fs";
+import { SERVICES } from "@snapmesh/events";
 import { build } from "esbuild";
 
-const services = ["auth", "social", "share-code", "storage"];
-for (const name of services) {
+for (const name of SERVICES) {
   const result = await build({
     entryPoints: { main: `services/${name}/src/main.ts` },
     outdir: `dist/${name}/bin`,
