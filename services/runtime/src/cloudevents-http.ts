@@ -105,8 +105,11 @@ export function checkEvent(attrs: Record<string, unknown>): SnapEvent {
   return attrs as SnapEvent;
 }
 
-// Header values are percent-encoded UTF-8 (HTTP binding 3.1.3.2); raw bytes beyond printable ASCII are not allowed.
-function decodeHeader(name: string, value: string): string {
+/**
+ * Header values are percent-encoded UTF-8 (HTTP binding 3.1.3.2; the NATS binding uses the same form): raw
+ * bytes beyond printable ASCII are not allowed.
+ */
+export function decodeHeader(name: string, value: string): string {
   if (/[^\t\x20-\x7e]/.test(value)) {
     throw badRequest("invalid_header", `header ${name} holds raw non-ASCII bytes; percent-encode them`);
   }
@@ -171,7 +174,7 @@ export function toBinary(event: SnapEvent): { headers: Record<string, string>; b
   return { headers, body: event.data === undefined ? "" : JSON.stringify(event.data) };
 }
 
-// Percent-encode what HTTP header values cannot carry (CloudEvents HTTP binding 3.1.3.2).
-function encodeHeader(value: string): string {
+/** Percent-encodes what header values cannot carry (CloudEvents HTTP binding 3.1.3.2; NATS headers alike). */
+export function encodeHeader(value: string): string {
   return value.replace(/[^\x21-\x24\x26-\x7e ]/g, (c) => encodeURIComponent(c)).replace(/^ | $/g, "%20");
 }

@@ -9,12 +9,12 @@ import {
   type NatsConnection,
   nanos,
 } from "nats";
-import { checkEvent, structuredEvent } from "./cloudevents-http.js";
 import { type DeadLetter, publishDeadLetter } from "./dead-letters.js";
 import { AppError, appError, badRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { type StreamNames, subjectFor } from "./nats.js";
+import { fromNatsMessage } from "./nats-binding.js";
 
 export interface ConsumerOptions {
   service: string;
@@ -118,7 +118,7 @@ export class JetStreamConsumers {
     const attempt = deliveryCount(msg);
     let event: SnapEvent;
     try {
-      event = decodeNatsEvent(msg.data, msg.headers);
+      event = fromNatsMessage(msg.data, msg.headers);
       if (subjectFor(this.opts.names, event.type) !== msg.subject) {
         throw badRequest("type_subject_mismatch", `event type '${event.type}' does not match subject '${msg.subject}'`);
       }
@@ -192,64 +192,9 @@ export function backoff(attempt: number, baseMs: number, maxMs: number): number 
   return Math.round(exp / 2 + Math.random() * (exp / 2));
 }
 
-export function fromNatsMessage(data: Uint8Array, hdrs: MsgHdrs | undefined): SnapEvent {
-  const attrs: Record<string, unknown> = {};
-  if (hdrs) {
-    for (const key of hdrs.keys()) {
-      const lower = key.toLowerCase();
-      if (lower.startsWith("ce-")) attrs[lower.slice(3)] = decodeURIComponent(hdrs.get(key));
-      if (lower === "content-type") attrs.datacontenttype = hdrs.get(key);
-    }
-  }
-  const text = new TextDecoder().decode(data);
-  if (!attrs.specversion) {
-    // Structured mode: the whole event is the payload.
-    return JSON.parse(text) as SnapEvent;
-  }
-  if (text.length > 0) attrs.data = JSON.parse(text);
-  return attrs as SnapEvent;
-}
-
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const RAW_LIMIT = 64 * 1024;
 const DLQ_ENTRY_LIMIT = 512 * 1024;
-
-/**
- * The consumer's decoder: fromNatsMessage plus every check the HTTP door makes (valid UTF-8 JSON, an object,
- * specversion 1.0, string id/source/type, attribute names). Throws a 400 AppError naming the problem.
- */
-export function decodeNatsEvent(data: Uint8Array, hdrs: MsgHdrs | undefined): SnapEvent {
-  let text: string;
-  try {
-    text = strictUtf8.decode(data);
-  } catch {
-    throw badRequest("invalid_utf8", "the payload is not valid UTF-8");
-  }
-  const attrs: Record<string, unknown> = {};
-  let binary = false;
-  for (const key of hdrs?.keys() ?? []) {
-    const lower = key.toLowerCase();
-    if (lower.startsWith("ce-")) {
-      binary = true;
-      try {
-        attrs[lower.slice(3)] = decodeURIComponent(hdrs!.get(key));
-      } catch {
-        throw badRequest("invalid_header", `header ${lower} is not validly percent-encoded`);
-      }
-    }
-    if (lower === "content-type") attrs.datacontenttype = hdrs!.get(key);
-  }
-  const json = (): unknown => {
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw appError("malformed_json", `the payload is not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  if (!binary) return structuredEvent(json());
-  if (text.length > 0) attrs.data = json();
-  return checkEvent(attrs);
-}
 
 function describe(err: unknown): string {
   if (err instanceof AppError) return `${err.code}: ${err.message}`;

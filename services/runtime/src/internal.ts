@@ -13,6 +13,7 @@ export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./migrate.js";
 export * from "./nats.js";
+export * from "./nats-binding.js";
 export * from "./nats-link.js";
 export * from "./outbox.js";
 export * from "./permission-client.js";

@@ -1,7 +1,8 @@
 import type { SnapEvent } from "@snapmesh/events";
-import { type NatsConnection, headers as natsHeaders } from "nats";
+import type { NatsConnection } from "nats";
 import { toBinary } from "./cloudevents-http.js";
 import { type StreamNames, subjectFor } from "./nats.js";
+import { toNatsMessage } from "./nats-binding.js";
 
 /** Where facts go: a Knative sink over HTTP, or the JetStream stream. */
 export interface EventSink {
@@ -41,10 +42,7 @@ function parseOverrides(json: string | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(parsed.extensions ?? {}).map(([k, v]) => [k, String(v)]));
 }
 
-/**
- * CloudEvents NATS protocol binding, binary mode: attributes as `ce-` headers, data as the payload.
- * `Nats-Msg-Id` = event id, so the stream drops a re-published duplicate within its window.
- */
+/** Publishes to the JetStream stream (NATS binding); `Nats-Msg-Id` = event id, so the stream drops a re-published duplicate within its window. */
 export class NatsSink implements EventSink {
   readonly kind = "nats";
   constructor(
@@ -53,13 +51,8 @@ export class NatsSink implements EventSink {
   ) {}
 
   async publish(event: SnapEvent): Promise<void> {
-    const { headers, body } = toBinary(event);
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    await this.nc.jetstream().publish(subjectFor(this.names, event.type), new TextEncoder().encode(body), {
-      msgID: event.id,
-      headers: h,
-    });
+    const { headers, payload } = toNatsMessage(event);
+    await this.nc.jetstream().publish(subjectFor(this.names, event.type), payload, { msgID: event.id, headers });
   }
 }
 
