@@ -81,7 +81,7 @@ describe("the user story across the mesh", () => {
 
     // Kill -9 social in the middle of the story; the runner restarts it and nothing is lost or doubled.
     process.kill(mesh.pids.social!, "SIGKILL");
-    await new Promise((r) => setTimeout(r, 300));
+    await mesh.exited(mesh.pids.social!);
     await mesh.ready("social");
     expect((await fetch(`${photoPath}/like`, json(bob.token, undefined, "PUT"))).status).toBe(200);
     expect(((await (await fetch(`${photoPath}/social`, json(bob.token))).json()) as { likes: number }).likes).toBe(1);

@@ -19,6 +19,8 @@ export interface Mesh {
   logs: string[];
   /** Waits until a service answers /readyz again (after a crash and the runner's restart). */
   ready(name: ServiceName): Promise<void>;
+  /** Waits until the process `pid` is gone (after a kill, before the runner's restart is awaited). */
+  exited(pid: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,6 +90,21 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`${name} did not come back`);
+    },
+    async exited(pid) {
+      const alive = () => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const deadline = Date.now() + 20_000;
+      while (alive()) {
+        if (Date.now() > deadline) throw new Error(`process ${pid} is still alive`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     stop: () => stopChild(child, "SIGINT", 20_000),
   };

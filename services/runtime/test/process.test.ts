@@ -73,12 +73,12 @@ describe("process lifecycle", () => {
 
   it("SIGTERM lets in-flight requests complete, refuses new ones, and exits 0", async () => {
     const config = await isolatedConfig({ EVENT_CONSUMERS: "off", LOG_LEVEL: "warn" });
-    const { child, base } = await startFixture(config.env);
+    const { child, base, line } = await startFixture(config.env);
     const exited = once(child, "exit");
     const inFlight = [create(base, "slow-1", { delayMs: 800 }), create(base, "slow-2", { delayMs: 800 })];
-    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all([line(/^HANDLING slow-1$/), line(/^HANDLING slow-2$/)]);
     child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 100));
+    await line(/^DRAINING$/);
     const refused = await create(base, "late").then(
       (res) => res.status,
       () => "refused",

@@ -256,11 +256,20 @@ describe("exactly-once effects", () => {
   });
 
   it("publishes each emitted fact once, with the CloudEvents NATS binding and Nats-Msg-Id", async () => {
+    const noteIds = Array.from({ length: 6 }, (_, i) => `published-${i}`);
+    for (const noteId of noteIds) {
+      const cmd = { ...good, id: `publish-${noteId}`, data: { noteId, text: "p" } };
+      expect((await fetch(`${base}/`, { method: "POST", ...structured(cmd) })).status).toBe(200);
+    }
+    const ours = (m: { header?: { get(k: string): string } }) => m.header?.get("ce-type") === "test.note.created";
     const msgs = await eventually(async () => {
-      const all = await streamMessages(nc, service.names.stream);
-      const created = all.filter((m) => m.header?.get("ce-type") === "test.note.created");
-      return created.length >= 6 ? created : undefined;
-    }, "note.created facts");
+      const all = (await streamMessages(nc, service.names.stream)).filter(ours);
+      const mine = all.filter((m) =>
+        noteIds.includes((JSON.parse(new TextDecoder().decode(m.data)) as { noteId: string }).noteId),
+      );
+      return mine.length >= noteIds.length ? mine : undefined;
+    }, "our note.created facts");
+    expect(msgs).toHaveLength(noteIds.length);
     const ids = msgs.map((m) => m.header?.get("ce-id"));
     expect(new Set(ids).size).toBe(ids.length);
     expect(msgs[0]?.header?.get("Nats-Msg-Id")).toBe(ids[0]);
@@ -270,7 +279,7 @@ describe("exactly-once effects", () => {
       const { rows } = await service.db.query<{ sent: boolean; attempts: number }>(
         "SELECT sent_at IS NOT NULL AS sent, attempts FROM notes.outbox WHERE type = 'test.note.created'",
       );
-      return rows.length >= 6 && rows.every((r) => r.sent) ? rows : undefined;
+      return rows.length >= noteIds.length && rows.every((r) => r.sent) ? rows : undefined;
     }, "every outbox row marked sent");
     expect(rows.every((r) => r.attempts === 1)).toBe(true);
     expect(publishedOk(await service.metrics.registry.metrics(), "test.note.created")).toBe(rows.length);
