@@ -1,16 +1,7 @@
 import type { SnapEvent } from "@snapmesh/events";
-import {
-  AckPolicy,
-  type Consumer,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JsMsg,
-  type MsgHdrs,
-  type NatsConnection,
-  nanos,
-} from "nats";
+import { AckPolicy, type Consumer, type ConsumerMessages, DeliverPolicy, type JsMsg, type NatsConnection, nanos } from "nats";
 import { type DeadLetter, publishDeadLetter } from "./dead-letters.js";
-import { AppError, appError, badRequest } from "./errors.js";
+import { AppError, badRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { type StreamNames, subjectFor } from "./nats.js";
