@@ -40,19 +40,24 @@ export function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 15_000
   });
 }
 
-/** Starts `nats-server` with JetStream, its store in `storeDir`, on `port`. */
-export async function startNatsServer(port: number, storeDir: string): Promise<ChildProcess> {
-  const binary = findBinary("nats-server", goBinDirs()) ?? installNatsServer();
+/**
+ * Starts `nats-server` with JetStream, its store in `storeDir`, on loopback `port`. Without a binary it is
+ * built with Go when `install` allows (the dev runner; never in tests, which reach no network).
+ */
+export async function startNatsServer(port: number, storeDir: string, { install = true } = {}): Promise<ChildProcess> {
+  const binary = findBinary("nats-server", goBinDirs()) ?? (install ? installNatsServer() : undefined);
   if (!binary) {
     throw new UserError(
       "nats-server was not found. Install it with `go install github.com/nats-io/nats-server/v2@v2.10.22` " +
-        "(then add $(go env GOPATH)/bin to PATH) or `apt-get install nats-server`, or set NATS_URL to a running server.",
+        "(then add $(go env GOPATH)/bin to PATH; `bash .ci/run` does it), or set NATS_URL to a running server.",
     );
   }
   const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   await waitForPort(port, "127.0.0.1", 10_000, child);
+  // Its log is not shown; drained so a full pipe never stalls the server.
+  child.stderr?.resume();
   return child;
 }
 

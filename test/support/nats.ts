@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findBinary, goBinDirs, waitForPort } from "../../scripts/src/processes.ts";
+import { startNatsServer, stopChild } from "../../scripts/src/processes.ts";
 import { freePort } from "../../scripts/src/proxy.ts";
 import { dockerAvailable } from "./docker.ts";
 
@@ -26,26 +25,13 @@ export async function nats(): Promise<RunningServer> {
 }
 
 async function localNatsServer(): Promise<RunningServer> {
-  const binary = findBinary("nats-server", goBinDirs());
-  if (!binary) {
-    throw new Error(
-      "no NATS for the tests: set NATS_URL, run a Docker engine, or install nats-server " +
-        "(`go install github.com/nats-io/nats-server/v2@v2.10.22`; `bash .ci/run` does it)",
-    );
-  }
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "snapmesh-nats-"));
-  const child: ChildProcess = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], {
-    stdio: "ignore",
-  });
-  await waitForPort(port, "127.0.0.1", 15_000, child);
+  const child = await startNatsServer(port, dir, { install: false });
   return {
     url: `nats://127.0.0.1:${port}`,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await new Promise((r) => child.once("exit", r));
-      }
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -10,14 +10,8 @@
   value: {{ .Values.http.requestTimeoutMs | int64 | quote }}
 {{- end -}}
 
-{{- define "snapmesh.env.auth" -}}
-{{ include "snapmesh.env.doors" . }}
-- name: AUTH_SIGNING_KEYS_FILE
-  value: /var/run/snapmesh/auth-keys/keys.json
-- name: AUTH_TOKEN_TTL_SECONDS
-  value: {{ .Values.auth.tokenTtlSeconds | quote }}
-- name: PERMISSION_CACHE_TTL_SECONDS
-  value: {{ .Values.auth.permissionCacheTtlSeconds | quote }}
+{{- /* The WeChat app's credentials: auth signs in with them, share-code draws mini-program codes. */ -}}
+{{- define "snapmesh.env.wechat" -}}
 {{- with .Values.auth.wechat }}
 {{- if .secretName }}
 - name: WECHAT_API_BASE
@@ -28,6 +22,17 @@
   valueFrom: { secretKeyRef: { name: {{ .secretName }}, key: appSecret } }
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{- define "snapmesh.env.auth" -}}
+{{ include "snapmesh.env.doors" . }}
+- name: AUTH_SIGNING_KEYS_FILE
+  value: /var/run/snapmesh/auth-keys/keys.json
+- name: AUTH_TOKEN_TTL_SECONDS
+  value: {{ .Values.auth.tokenTtlSeconds | quote }}
+- name: PERMISSION_CACHE_TTL_SECONDS
+  value: {{ .Values.auth.permissionCacheTtlSeconds | quote }}
+{{- include "snapmesh.env.wechat" . }}
 {{- with .Values.auth.oidc }}
 {{- if .issuer }}
 - name: OIDC_ISSUER
@@ -66,16 +71,7 @@
 {{ include "snapmesh.env.doors" . }}
 - name: SHARECODE_CONTENT_TEMPLATE
   value: {{ .Values.shareCode.contentTemplate | quote }}
-{{- with .Values.auth.wechat }}
-{{- if .secretName }}
-- name: WECHAT_API_BASE
-  value: {{ .apiBase | quote }}
-- name: WECHAT_APP_ID
-  valueFrom: { secretKeyRef: { name: {{ .secretName }}, key: appId } }
-- name: WECHAT_APP_SECRET
-  valueFrom: { secretKeyRef: { name: {{ .secretName }}, key: appSecret } }
-{{- end }}
-{{- end }}
+{{- include "snapmesh.env.wechat" . }}
 {{- end -}}
 
 {{- define "snapmesh.env.storage" -}}

@@ -47,3 +47,4 @@ export {
   type UploadRequest,
 } from "./routes.js";
 export { SESSION_AUDIENCE, sessionVerifier } from "./tokens.js";
+export { type WechatApp, wechatApp, wechatConfigShape } from "./wechat-config.js";

@@ -24,3 +24,4 @@ export * from "./routes.js";
 export * from "./service.js";
 export * from "./sinks.js";
 export * from "./tokens.js";
+export * from "./wechat-config.js";
