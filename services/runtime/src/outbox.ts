@@ -11,6 +11,12 @@ interface OutboxRow {
 }
 
 export interface OutboxRelayOptions {
+  db: Database;
+  /** The service's schema: its outbox table. */
+  schema: string;
+  sink: EventSink;
+  log: Logger;
+  metrics: Metrics;
   pollMs: number;
   batchSize?: number;
   /** How long a claim holds rows; a relay that dies mid-batch leaves them to others after this. */
@@ -35,14 +41,14 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly leaseMs: number;
 
-  constructor(
-    private readonly db: Database,
-    private readonly schema: string,
-    private readonly sink: EventSink,
-    private readonly log: Logger,
-    private readonly metrics: Metrics,
-    private readonly opts: OutboxRelayOptions,
-  ) {
+  private readonly db: Database;
+  private readonly schema: string;
+  private readonly sink: EventSink;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+
+  constructor(private readonly opts: OutboxRelayOptions) {
+    ({ db: this.db, schema: this.schema, sink: this.sink, log: this.log, metrics: this.metrics } = opts);
     this.batchSize = opts.batchSize ?? 100;
     this.leaseMs = opts.leaseMs ?? 60_000;
   }

@@ -278,7 +278,12 @@ export class Service {
         this.log,
       );
     }
-    this.relay = new OutboxRelay(this.db, this.opts.schema, this.sink(), this.log, this.metrics, {
+    this.relay = new OutboxRelay({
+      db: this.db,
+      schema: this.opts.schema,
+      sink: this.sink(),
+      log: this.log,
+      metrics: this.metrics,
       pollMs: config.OUTBOX_POLL_MS,
     });
     if (config.OUTBOX_PAUSED === "0" && !this.awaitingSink) this.relay.start();

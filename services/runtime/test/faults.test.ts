@@ -58,7 +58,14 @@ describe("outbox relay and the database", () => {
         });
       },
     };
-    const relay = new OutboxRelay(service.db, "notes", hangingSink, service.log, service.metrics, { pollMs: 60_000 });
+    const relay = new OutboxRelay({
+      db: service.db,
+      schema: "notes",
+      sink: hangingSink,
+      log: service.log,
+      metrics: service.metrics,
+      pollMs: 60_000,
+    });
     const draining = relay.drainOnce();
     await publishing;
 
