@@ -199,11 +199,18 @@ export function defineService<S extends z.ZodObject, D = undefined, O = Record<s
     async main(argv = process.argv.slice(2)) {
       if (argv[0] === "migrate") {
         // Only the base configuration: the migration Job needs none of the service's secrets.
-        const opts = { name: spec.name, schema, config: parseConfig(baseConfigSchema, process.env) };
-        await runProcess(() => Promise.resolve(new Service({ ...opts, ...(migrations ? { migrations } : {}) })), argv, {});
+        const migrator = async () =>
+          new Service({
+            name: spec.name,
+            schema,
+            config: parseConfig(baseConfigSchema, process.env),
+            ...(migrations ? { migrations } : {}),
+          });
+        await runProcess(migrator, argv, {});
         return;
       }
-      const created = build(parseConfig(spec.config, process.env));
+      // Parsed inside the promise: a configuration error is runProcess's to report (exit 78, one line each).
+      const created = Promise.resolve().then(() => build(parseConfig(spec.config, process.env)));
       await runProcess(
         () => created.then((s) => s as unknown as Service),
         argv,

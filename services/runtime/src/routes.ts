@@ -44,9 +44,10 @@ function isReply(value: unknown): value is HttpReply {
 
 export interface QueryContext {
   readonly log: Logger;
-  /** The caller, when the request carried a valid session token (a bad token is a 401). */
-  readonly user: User | undefined;
-  requireUser(): User;
+  /** The caller, when the request carries a session token (a bad token is a 401); a route that never asks ignores the header. */
+  user(): Promise<User | undefined>;
+  /** The caller, or a 401. */
+  requireUser(): Promise<User>;
   /** Runs `fn` in a read-only transaction: a query sees one snapshot and can change nothing. */
   read<T>(fn: (db: Queryable) => Promise<T>): Promise<T>;
 }
@@ -58,10 +59,10 @@ export interface UploadRequest extends RouteRequest {
 
 export interface UploadContext {
   readonly log: Logger;
-  /** Uploads always need a caller (401 without one). */
-  readonly user: User;
-  /** One transaction with the handler effects (emit to the outbox, onRollback), without an inbox record. */
-  effects<T>(fn: (ctx: EffectsContext) => Promise<T>): Promise<T>;
+  /** The caller, or a 401 (the route decides when to ask, e.g. after checking the path). */
+  requireUser(): Promise<User>;
+  /** One transaction with the handler effects (emit to the outbox, onRollback) for `user`, without an inbox record. */
+  effects<T>(user: User, fn: (ctx: EffectsContext) => Promise<T>): Promise<T>;
 }
 
 /** A REST route that turns the request into a command event; the reply's data is the body. */
@@ -132,11 +133,11 @@ export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: R
       return;
     case "query":
       app.get(route.path, async (req, res) => {
-        const user = await host.userFrom(req.header("authorization"));
+        const user = callerOf(host, req);
         const ctx: QueryContext = {
           log: host.log,
           user,
-          requireUser: () => user ?? throwUnauthorized(),
+          requireUser: async () => (await user()) ?? throwUnauthorized(),
           read: (fn) => host.read(fn),
         };
         await send(req, res, await route.run(routeRequest(req), ctx, host.deps()), 200);
@@ -145,11 +146,11 @@ export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: R
     case "upload":
       app[route.method](route.path, async (req, res) => {
         try {
-          const user = (await host.userFrom(req.header("authorization"))) ?? throwUnauthorized();
+          const user = callerOf(host, req);
           const ctx: UploadContext = {
             log: host.log,
-            user,
-            effects: (fn) => host.effects(user, req.header("traceparent"), fn),
+            requireUser: async () => (await user()) ?? throwUnauthorized(),
+            effects: (caller, fn) => host.effects(caller, req.header("traceparent"), fn),
           };
           const upload: UploadRequest = Object.assign(routeRequest(req), { stream: req as Readable });
           await send(req, res, await route.run(upload, ctx, host.deps()), 201);
@@ -211,6 +212,15 @@ function routeRequest(req: Request): RouteRequest {
     query[k] = typeof first === "string" ? first : undefined;
   }
   return { method: req.method, path: req.path, params, query, body: req.body, header: (name) => req.header(name) };
+}
+
+/** The request's caller, resolved on first ask (once). */
+function callerOf<D>(host: RouteHost<D>, req: Request): () => Promise<User | undefined> {
+  let caller: Promise<User | undefined> | undefined;
+  return () => {
+    caller ??= host.userFrom(req.header("authorization"));
+    return caller;
+  };
 }
 
 function throwUnauthorized(): never {

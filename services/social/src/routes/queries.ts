@@ -17,8 +17,10 @@ const decodeCursor = (cursor: string) => {
 };
 
 /** `GET /v1/photos/{photoId}/social`: counts, and whether the caller (if any) likes it. */
-export const photoSummary = (req: RouteRequest, ctx: QueryContext) =>
-  ctx.read((db) => socialSummary(db, req.params.photoId!, ctx.user?.id));
+export async function photoSummary(req: RouteRequest, ctx: QueryContext) {
+  const user = await ctx.user();
+  return ctx.read((db) => socialSummary(db, req.params.photoId!, user?.id));
+}
 
 /** `GET /v1/photos/{photoId}/comments?limit=&cursor=`: oldest first, keyset-paginated. */
 export async function photoComments(req: RouteRequest, ctx: QueryContext) {
