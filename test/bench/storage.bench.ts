@@ -8,8 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { parseConfig } from "../../services/runtime/src/internal.ts";
-import { createStorageService, storageConfigSchema } from "../../services/storage/src/main.ts";
+import { storage } from "../../services/storage/src/service.ts";
 import { testEventKeysEnv } from "../support/event-keys.ts";
 import { uniqueName } from "../support/names.ts";
 import { freshDatabase } from "../support/postgres.ts";
@@ -22,19 +21,17 @@ export async function storageBench(natsUrl: string, databaseUrl: string): Promis
   console.log("\n## storage: 1 MB download through the service vs. straight from disk (concurrency 8)");
   const dir = mkdtempSync(join(tmpdir(), "snapmesh-bench-storage-"));
   const issuer = await testIssuer();
-  const service = createStorageService(
-    parseConfig(storageConfigSchema, {
-      PORT: "0",
-      LOG_LEVEL: "silent",
-      DATABASE_URL: await freshDatabase(databaseUrl, "bench"),
-      NATS_URL: natsUrl,
-      EVENTS_STREAM: uniqueName("BENCHS"),
-      EVENTS_SUBJECT_PREFIX: uniqueName("benchs").toLowerCase(),
-      ...testEventKeysEnv(),
-      STORAGE_DIR: dir,
-      STORAGE_SIGNING_KEYS: `b:${randomBytes(32).toString("hex")}`,
-    }),
-  );
+  const service = await storage.create({
+    PORT: "0",
+    LOG_LEVEL: "silent",
+    DATABASE_URL: await freshDatabase(databaseUrl, "bench"),
+    NATS_URL: natsUrl,
+    EVENTS_STREAM: uniqueName("BENCHS"),
+    EVENTS_SUBJECT_PREFIX: uniqueName("benchs").toLowerCase(),
+    ...testEventKeysEnv(),
+    STORAGE_DIR: dir,
+    STORAGE_SIGNING_KEYS: `b:${randomBytes(32).toString("hex")}`,
+  });
   service.authenticate = issuer.verifier;
   const server = await service.start({ host: "127.0.0.1" });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -15,8 +15,7 @@ import {
   streamEvents,
   testIssuer,
 } from "../../../test/support/index.ts";
-import { parseConfig } from "../../runtime/src/internal.ts";
-import { createStorageService, storageConfigSchema } from "../src/main.ts";
+import { storage } from "../src/service.ts";
 import { png } from "./images.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
@@ -57,7 +56,7 @@ describe("storage lifecycle", () => {
     const nc = await natsConnect();
     try {
       // The relay is held: the upload commits its metadata and outbox row, and nothing is published.
-      const first = createStorageService(parseConfig(storageConfigSchema, { ...env, OUTBOX_PAUSED: "1" }));
+      const first = await storage.create({ ...env, OUTBOX_PAUSED: "1" });
       first.authenticate = issuer.verifier;
       const base = await listenOnLoopback(first);
       const put = await fetch(`${base}/v1/objects/crash/p.png`, {
@@ -71,7 +70,7 @@ describe("storage lifecycle", () => {
         (await streamEvents(nc, env.EVENTS_STREAM!)).filter((e) => e.type === "snapmesh.storage.object.created"),
       ).toHaveLength(0);
 
-      const second = createStorageService(parseConfig(storageConfigSchema, env));
+      const second = await storage.create(env);
       await listenOnLoopback(second);
       try {
         const facts = await eventually(async () => {
@@ -127,7 +126,7 @@ describe("storage lifecycle", () => {
 
     it("connects NATS although facts go over HTTP, is ready, and stores uploads", async () => {
       const issuer = await testIssuer();
-      const service = createStorageService(parseConfig(storageConfigSchema, await natsBacked()));
+      const service = await storage.create(await natsBacked());
       service.authenticate = issuer.verifier;
       const base = await listenOnLoopback(service);
       try {
@@ -146,9 +145,7 @@ describe("storage lifecycle", () => {
 
     it("is not ready while the NATS it needs is unreachable", async () => {
       const port = await freePort("127.0.0.1");
-      const service = createStorageService(
-        parseConfig(storageConfigSchema, await natsBacked({ NATS_URL: `nats://127.0.0.1:${port}` })),
-      );
+      const service = await storage.create(await natsBacked({ NATS_URL: `nats://127.0.0.1:${port}` }));
       const base = await listenOnLoopback(service);
       try {
         expect((await fetch(`${base}/readyz`)).status).toBe(503);

@@ -15,9 +15,7 @@ import {
   testIssuer,
   uniqueName,
 } from "../../../test/support/index.ts";
-import type { Service } from "../../runtime/src/internal.ts";
-import { parseConfig } from "../../runtime/src/internal.ts";
-import { createStorageService, storageConfigSchema } from "../src/main.ts";
+import { storage } from "../src/service.ts";
 import { sign } from "../src/signing.ts";
 import { jpeg, png } from "./images.ts";
 
@@ -51,7 +49,7 @@ process.env.AWS_ACCESS_KEY_ID ??= "test";
 process.env.AWS_SECRET_ACCESS_KEY ??= "test";
 
 describe.each(backends)("storage on the %s backend", (_name, backendEnv) => {
-  let service: Service;
+  let service: Awaited<ReturnType<typeof storage.create>>;
   let base: string;
   let issuer: TestIssuer;
   let nc: NatsConnection;
@@ -70,7 +68,7 @@ describe.each(backends)("storage on the %s backend", (_name, backendEnv) => {
       ...backendEnv(),
     });
     stream = env.EVENTS_STREAM!;
-    service = createStorageService(parseConfig(storageConfigSchema, env));
+    service = await storage.create(env);
     service.authenticate = issuer.verifier;
     base = await listenOnLoopback(service);
     alice = await issuer.bearer("alice");

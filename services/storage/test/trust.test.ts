@@ -11,9 +11,10 @@ import {
   type TestIssuer,
   testIssuer,
 } from "../../../test/support/index.ts";
-import type { Service } from "../../runtime/src/internal.ts";
 import { parseConfig } from "../../runtime/src/internal.ts";
-import { createStorageService, type StorageOptions, storageConfigSchema } from "../src/main.ts";
+import { storageConfigSchema } from "../src/config.ts";
+import type { StorageOptions } from "../src/deps.ts";
+import { storage as storageService } from "../src/service.ts";
 import { UploadGate } from "../src/upload-gate.ts";
 import { png } from "./images.ts";
 
@@ -22,7 +23,7 @@ const SIGNING = `k1:${"t".repeat(40)}`;
 let issuer: TestIssuer;
 let alice: string;
 let bob: string;
-const running: Service[] = [];
+const running: Array<Awaited<ReturnType<typeof storageService.create>>> = [];
 
 beforeAll(async () => {
   issuer = await testIssuer();
@@ -36,11 +37,11 @@ afterAll(async () => {
 
 async function storage(env: Record<string, string> = {}, options: StorageOptions = {}) {
   const dir = scratchDir("trust");
-  const config = parseConfig(
-    storageConfigSchema,
+  const service = await storageService.create(
     await isolatedEnv({ STORAGE_SIGNING_KEYS: SIGNING, STORAGE_DIR: dir, EVENT_CONSUMERS: "off", ...env }),
+    options,
   );
-  const service = createStorageService(config, options);
+  const { config } = service;
   service.authenticate = issuer.verifier;
   running.push(service);
   const base = await listenOnLoopback(service);
