@@ -17,3 +17,7 @@ export function normaliseCode(input: string): string {
 }
 
 export const isCode = (s: string) => s.length === CODE_LENGTH && [...s].every((c) => ALPHABET.includes(c));
+
+/** Where a code's QR image lives in storage; facts about other objects are not share-code's. */
+export const IMAGE_PREFIX = "sharecodes/";
+export const imageKeyOf = (code: string) => `${IMAGE_PREFIX}${code}.png`;
