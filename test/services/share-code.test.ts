@@ -2,11 +2,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig, type Service } from "../../services/runtime/src/internal.ts";
 import { shareCode } from "../../services/share-code/src/service.ts";
 import { decodeQr } from "../../services/share-code/test/qr.ts";
-// storage: built through what services/storage exports at this branch point (adapt here and in beforeAll when it converts)
-import { createStorageService, storageConfigSchema } from "../../services/storage/src/main.ts";
+import { storage as storageService } from "../../services/storage/src/service.ts";
 import { type FakeWechat, fakeWechat } from "../support/fakes/wechat.ts";
 import {
   eventually,
@@ -27,7 +25,7 @@ import {
 type ShareCodeService = Awaited<ReturnType<typeof shareCode.create>>;
 
 let issuer: TestIssuer;
-let storage: Service;
+let storage: Awaited<ReturnType<typeof storageService.create>>;
 let storageUrl: string;
 let proxy: ForwardProxy;
 let wechat: FakeWechat;
@@ -35,12 +33,8 @@ const services: ShareCodeService[] = [];
 
 beforeAll(async () => {
   issuer = await testIssuer();
-  // storage: its construction, the one place besides the import that knows how storage is built
-  storage = createStorageService(
-    parseConfig(
-      storageConfigSchema,
-      await isolatedEnv({ STORAGE_SIGNING_KEYS: `k:${"x".repeat(40)}`, STORAGE_DIR: scratchDir("sc-objects") }),
-    ),
+  storage = await storageService.create(
+    await isolatedEnv({ STORAGE_SIGNING_KEYS: `k:${"x".repeat(40)}`, STORAGE_DIR: scratchDir("sc-objects") }),
   );
   storage.authenticate = issuer.verifier;
   storageUrl = await listenOnLoopback(storage);

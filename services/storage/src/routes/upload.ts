@@ -15,15 +15,16 @@ export async function objectUpload(req: UploadRequest, ctx: UploadContext, deps:
   if (Number(req.header("content-length") ?? 0) > maxBytes) {
     throw tooLarge(`the object exceeds ${maxBytes} bytes`, "object_too_large", { limit: maxBytes });
   }
-  const release = deps.uploads.enter(ctx.user.id);
+  const user = await ctx.requireUser();
+  const release = deps.uploads.enter(user.id);
   try {
     const blob = await ingest(deps.backend, req.stream, req.header("content-type"), {
       ...deps.limits,
       idleTimeoutMs: deps.config.STORAGE_UPLOAD_IDLE_TIMEOUT_MS,
     });
     try {
-      const stored = await ctx.effects((tx) =>
-        commitObject(tx, deps.backend, deps.config.STORAGE_USER_QUOTA_BYTES, key, ctx.user.id, blob),
+      const stored = await ctx.effects(user, (tx) =>
+        commitObject(tx, deps.backend, deps.config.STORAGE_USER_QUOTA_BYTES, key, user.id, blob),
       );
       return httpReply({ status: 201, headers: { etag: stored.etag }, json: stored });
     } catch (err) {
