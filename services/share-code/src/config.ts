@@ -1,4 +1,4 @@
-import { baseConfigSchema } from "@snapmesh/runtime";
+import { baseConfigSchema, wechatConfigShape } from "@snapmesh/runtime";
 import { z } from "zod";
 
 export const shareCodeConfigSchema = baseConfigSchema.extend({
@@ -22,8 +22,6 @@ export const shareCodeConfigSchema = baseConfigSchema.extend({
     .default(7 * 24 * 3600),
   /** Purge expired codes every N seconds while a replica runs (0: off; in a cluster the chart's CronJob runs `main purge`). */
   SHARECODE_PURGE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(0),
-  WECHAT_API_BASE: z.url().default("https://api.weixin.qq.com"),
-  WECHAT_APP_ID: z.string().optional(),
-  WECHAT_APP_SECRET: z.string().optional(),
+  ...wechatConfigShape,
 });
 export type ShareCodeConfig = z.infer<typeof shareCodeConfigSchema>;

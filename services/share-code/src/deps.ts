@@ -1,4 +1,4 @@
-import type { Runtime } from "@snapmesh/runtime";
+import { type Runtime, wechatApp } from "@snapmesh/runtime";
 import type { ShareCodeConfig } from "./config.js";
 import { WechatCodeRenderer } from "./render.js";
 import { StorageClient } from "./storage-client.js";
@@ -23,16 +23,10 @@ export interface ShareCodeDeps {
 
 export function shareCodeDeps(rt: Runtime<ShareCodeConfig>): ShareCodeDeps {
   const { config } = rt;
+  const app = wechatApp(config);
   return {
     config,
     storage: new StorageClient(config.SNAPMESH_STORAGE_URL, config.SHARECODE_STORAGE_TIMEOUT_MS),
-    wechat:
-      config.WECHAT_APP_ID && config.WECHAT_APP_SECRET
-        ? new WechatCodeRenderer(rt.egress(), {
-            apiBase: config.WECHAT_API_BASE,
-            appId: config.WECHAT_APP_ID,
-            appSecret: config.WECHAT_APP_SECRET,
-          })
-        : undefined,
+    wechat: app ? new WechatCodeRenderer(rt.egress(), app) : undefined,
   };
 }
