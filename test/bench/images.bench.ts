@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SERVICES } from "@snapmesh/events";
 import { build } from "esbuild";
 import { buildah, cmdlineOf, descendants, kill, runEntrypoint, STORAGE } from "../support/buildah.ts";
 import { testEventKeysEnv } from "../support/event-keys.ts";
@@ -15,7 +16,6 @@ import { fmt } from "./stats.ts";
 
 const RUNS = 5;
 const VERSION = JSON.parse(readFileSync("package.json", "utf8")).version as string;
-const SERVICES = ["auth", "social", "share-code", "storage"] as const;
 const SERVICE_ENV: Record<string, Record<string, string>> = {
   auth: { SNAPMESH_DEV_AUTH: "1" },
   "share-code": { SNAPMESH_STORAGE_URL: "http://127.0.0.1:9" },

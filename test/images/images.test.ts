@@ -5,14 +5,13 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SERVICES, type ServiceName } from "@snapmesh/events";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildah, cmdlineOf, descendants, kill, runEntrypoint, STORAGE, uidOf } from "../support/buildah.ts";
 import { eventually, freePort, isolatedEnv, scratchDir } from "../support/index.ts";
 
 const VERSION = JSON.parse(readFileSync("package.json", "utf8")).version as string;
-const SERVICES = ["auth", "social", "share-code", "storage"] as const;
-type ServiceName = (typeof SERVICES)[number];
 /** Bound on each service image (uncompressed): the Node binary is ~120 MB, Debian's libraries ~20 MB, a bundle ~5 MB. */
 const MAX_IMAGE_BYTES = 180 * 1000 * 1000;
 const REGISTRY_BIN = "/usr/bin/docker-registry";
