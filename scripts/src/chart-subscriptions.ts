@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { authConfigSchema, createAuthService } from "../../services/auth/src/main.js";
+import { auth } from "../../services/auth/src/service.js";
 import type { Service } from "../../services/runtime/src/internal.js";
 import { parseConfig } from "../../services/runtime/src/internal.js";
 import { createShareCodeService, shareCodeConfigSchema } from "../../services/share-code/src/main.js";
