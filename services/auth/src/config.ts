@@ -1,4 +1,4 @@
-import { baseConfigSchema, splitList } from "@snapmesh/runtime";
+import { baseConfigSchema, splitList, wechatConfigShape } from "@snapmesh/runtime";
 import { z } from "zod";
 
 export const authConfigSchema = baseConfigSchema.extend({
@@ -8,9 +8,7 @@ export const authConfigSchema = baseConfigSchema.extend({
   AUTH_SIGNING_KEYS_FILE: z.string().optional(),
   AUTH_KEYS_RELOAD_SECONDS: z.coerce.number().int().min(1).default(30),
   AUTH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
-  WECHAT_API_BASE: z.url().default("https://api.weixin.qq.com"),
-  WECHAT_APP_ID: z.string().optional(),
-  WECHAT_APP_SECRET: z.string().optional(),
+  ...wechatConfigShape,
   OIDC_ISSUER: z.string().optional(),
   OIDC_AUDIENCE: z.string().optional(),
   OIDC_JWKS_URL: z.url().optional(),

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { base64url, decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import type { NatsConnection } from "nats";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FakeServer, fakeServer, json } from "../../../test/support/fakes/http-fake.ts";
 import { type FakeLegacy, fakeLegacyBackend } from "../../../test/support/fakes/legacy.ts";
 import { type FakeWechat, fakeWechat } from "../../../test/support/fakes/wechat.ts";
@@ -16,8 +16,10 @@ import {
   scratchDir,
   streamEvents,
 } from "../../../test/support/index.ts";
-import { parseConfig, type Service, sessionVerifier } from "../../runtime/src/internal.ts";
-import { authConfigSchema, createAuthService, generateSigningJwk } from "../src/main.ts";
+import { sessionVerifier } from "../../runtime/src/internal.ts";
+import { type AuthOptions, auth, generateSigningJwk } from "../src/service.ts";
+
+type AuthService = Awaited<ReturnType<typeof auth.create>>;
 
 const EGRESS_IP = "127.0.0.2";
 let proxy: ForwardProxy;
@@ -27,7 +29,7 @@ let idp: FakeServer;
 let idpKey: import("jose").CryptoKey;
 let keyA: JWK;
 let keyB: JWK;
-const started: Service[] = [];
+const started: AuthService[] = [];
 
 beforeAll(async () => {
   proxy = await forwardProxy(EGRESS_IP);
@@ -45,7 +47,10 @@ afterAll(async () => {
   await Promise.all([proxy?.stop(), wechat?.stop(), legacy?.stop(), idp?.stop()]);
 });
 
-async function startAuth(overrides: Record<string, string> = {}): Promise<{ service: Service; base: string; stream: string }> {
+async function startAuth(
+  overrides: Record<string, string> = {},
+  options: AuthOptions = {},
+): Promise<{ service: AuthService; base: string; stream: string }> {
   const env = await isolatedEnv({
     AUTH_SIGNING_KEYS: JSON.stringify({ keys: [keyA] }),
     SNAPMESH_DEV_AUTH: "1",
@@ -64,7 +69,7 @@ async function startAuth(overrides: Record<string, string> = {}): Promise<{ serv
     PERMISSION_CACHE_BUCKET: `perm-${Math.random().toString(36).slice(2)}`,
     ...overrides,
   });
-  const service = await createAuthService(parseConfig(authConfigSchema, env));
+  const service = await auth.create(env, options);
   started.push(service);
   return { service, base: await listenOnLoopback(service), stream: env.EVENTS_STREAM! };
 }
@@ -262,6 +267,29 @@ describe("auth configuration", () => {
     expect(await errorCode(res)).toBe("provider_disabled");
   });
 
+  it("takes another permission backend through create's options (the adapter point), instead of the legacy one", async () => {
+    const asked: string[] = [];
+    const { base } = await startAuth(
+      {},
+      {
+        permissionBackend: {
+          decide: async (q) => {
+            asked.push(`${q.userId} ${q.action} ${q.resource}`);
+            return { allowed: q.resource === "album:adapter", reason: "adapter" };
+          },
+        },
+      },
+    );
+    const { token } = (await (await post(`${base}/v1/sessions`, { provider: "dev", userId: "ivy" })).json()) as { token: string };
+    const check = async (resource: string) =>
+      (await (
+        await post(`${base}/v1/permissions/check`, { action: "view", resource }, { authorization: `Bearer ${token}` })
+      ).json()) as { allowed: boolean; reason: string };
+    expect(await check("album:adapter")).toMatchObject({ allowed: true, reason: "adapter" });
+    expect(await check("album:other")).toMatchObject({ allowed: false, reason: "adapter" });
+    expect(asked).toEqual(["ivy view album:adapter", "ivy view album:other"]);
+  });
+
   it("rotates keys: old tokens verify until they expire, new ones use the new key", async () => {
     const first = await startAuth();
     const old = (
@@ -285,16 +313,29 @@ describe("auth configuration", () => {
     const dir = scratchDir("auth-keys");
     const file = join(dir, "keys.json");
     writeFileSync(file, JSON.stringify({ keys: [keyA] }));
-    const { base } = await startAuth({ AUTH_SIGNING_KEYS: "", AUTH_SIGNING_KEYS_FILE: file, AUTH_KEYS_RELOAD_SECONDS: "1" });
+    const { service, base } = await startAuth({
+      AUTH_SIGNING_KEYS: "",
+      AUTH_SIGNING_KEYS_FILE: file,
+      AUTH_KEYS_RELOAD_SECONDS: "1",
+    });
     const kids = async () =>
       ((await (await fetch(`${base}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys.map((k) => k.kid);
     expect(await kids()).toEqual([keyA.kid]);
     writeFileSync(file, JSON.stringify({ keys: [keyB, keyA] }));
     await eventually(async () => (await kids()).length === 2, "the rotated key set");
     expect(await kids()).toEqual([keyB.kid, keyA.kid]);
+    // A broken file is read (the watcher reports it) and the keys in use stay; the next good file is served.
+    const reported = vi.spyOn(service.log, "error");
     writeFileSync(file, "{ not json");
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventually(
+      async () => reported.mock.calls.some(([, msg]) => msg === "could not reload the signing keys; keeping the current ones"),
+      "the broken key file reported",
+    );
     expect(await kids()).toEqual([keyB.kid, keyA.kid]);
+    const keyC = await generateSigningJwk();
+    writeFileSync(file, JSON.stringify({ keys: [keyC, keyB] }));
+    await eventually(async () => (await kids())[0] === keyC.kid, "the key set after the broken one");
+    expect(await kids()).toEqual([keyC.kid, keyB.kid]);
   });
 
   it("rate-limits sign-ins per subject with 429 and Retry-After", async () => {

@@ -5,13 +5,15 @@ import type { AddressInfo } from "node:net";
 import type { JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isolatedEnv, listenOnLoopback } from "../../../test/support/index.ts";
-import { createLogger, type HandlerContext, parseConfig, type Service } from "../../runtime/src/internal.ts";
-import { checkPermission } from "../src/handlers/permission-check.ts";
-import { authConfigSchema, createAuthService, generateSigningJwk } from "../src/main.ts";
+import { createLogger, type HandlerContext } from "../../runtime/src/internal.ts";
+import { permissionCheck } from "../src/handlers/permission-check.ts";
 import { localRules, MemoryDecisionCache, PermissionService } from "../src/permissions.ts";
+import { auth, generateSigningJwk } from "../src/service.ts";
+
+type AuthService = Awaited<ReturnType<typeof auth.create>>;
 
 let key: JWK;
-const started: Service[] = [];
+const started: AuthService[] = [];
 
 beforeAll(async () => {
   key = await generateSigningJwk();
@@ -21,7 +23,7 @@ afterAll(async () => {
   for (const s of started) await s.stop();
 });
 
-async function startAuth(overrides: Record<string, string> = {}): Promise<{ service: Service; base: string }> {
+async function startAuth(overrides: Record<string, string> = {}): Promise<{ service: AuthService; base: string }> {
   const env = await isolatedEnv({
     AUTH_SIGNING_KEYS: JSON.stringify({ keys: [key] }),
     SNAPMESH_DEV_AUTH: "1",
@@ -30,7 +32,7 @@ async function startAuth(overrides: Record<string, string> = {}): Promise<{ serv
     EVENT_CONSUMERS: "off",
     ...overrides,
   });
-  const service = await createAuthService(parseConfig(authConfigSchema, env));
+  const service = await auth.create(env);
   started.push(service);
   return { service, base: await listenOnLoopback(service) };
 }
@@ -81,13 +83,15 @@ describe("permission checks need a caller (§3)", () => {
   });
 
   it("a mesh service may ask about any user, and the answer never says the user is an admin", async () => {
-    const permissions = new PermissionService(
-      localRules(["root"]),
-      undefined,
-      () => new MemoryDecisionCache(1000),
-      false,
-      createLogger("test", "silent"),
-    );
+    const deps = {
+      permissions: new PermissionService(
+        localRules(["root"]),
+        undefined,
+        () => new MemoryDecisionCache(1000),
+        false,
+        createLogger("test", "silent"),
+      ),
+    };
     const ctx = (producer: string | undefined, userId?: string) =>
       ({
         producer,
@@ -97,21 +101,17 @@ describe("permission checks need a caller (§3)", () => {
           return { id: userId };
         },
       }) as unknown as HandlerContext;
-    const aboutRoot = await checkPermission(
-      { action: "delete", resource: "album:1", userId: "root" },
-      ctx("social"),
-      permissions,
-    );
+    const aboutRoot = await permissionCheck({ action: "delete", resource: "album:1", userId: "root" }, ctx("social"), deps);
     expect(aboutRoot).toMatchObject({ allowed: true, userId: "root" });
     expect(aboutRoot.reason).not.toBe("admin");
-    const byOtherUser = await checkPermission(
+    const byOtherUser = await permissionCheck(
       { action: "delete", resource: "album:1", userId: "root" },
       ctx("social", "alice"),
-      permissions,
+      deps,
     );
     expect(byOtherUser.reason).not.toBe("admin");
     await expect(
-      checkPermission({ action: "delete", resource: "album:1", userId: "root" }, ctx(undefined), permissions),
+      permissionCheck({ action: "delete", resource: "album:1", userId: "root" }, ctx(undefined), deps),
     ).rejects.toMatchObject({
       status: 401,
     });
