@@ -1,3 +1,3 @@
 import { auth } from "./service.js";
 
-await auth.main();
+await auth.main(import.meta.url);

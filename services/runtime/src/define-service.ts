@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import type { Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import { type CommandDef, type DataOf, type EventDef, isServiceName, manifest } from "@snapmesh/events";
@@ -124,10 +125,12 @@ export interface ServiceDefinition<C, D, O> {
   /** The same from a configuration already parsed. */
   build(config: C, options?: O): Promise<ServiceInstance<C, D>>;
   /**
-   * The process entry: `main migrate` migrates with the base configuration only, `main <task>` runs a task
-   * and exits; without an argument the service serves until SIGTERM. Configuration errors exit 78.
+   * The process entry, called as `await x.main(import.meta.url)` from `src/main.ts`: `main migrate` migrates
+   * with the base configuration only, `main <task>` runs a task and exits; without an argument the service
+   * serves until SIGTERM. Configuration errors exit 78. Nothing runs when `entry` is not the script the
+   * process started with (the image's build imports the bundle only to fill the compile cache).
    */
-  main(argv?: string[]): Promise<void>;
+  main(entry: string, argv?: string[]): Promise<void>;
 }
 
 /** Declares a service: its configuration, handlers, routes and tasks. Nothing is opened until `start`. */
@@ -196,7 +199,8 @@ export function defineService<S extends z.ZodObject, D = undefined, O = Record<s
     subscriptions,
     create: (env = process.env, options) => build(parseConfig(spec.config, env), options),
     build,
-    async main(argv = process.argv.slice(2)) {
+    async main(entry, argv = process.argv.slice(2)) {
+      if (!isProcessEntry(entry)) return;
       if (argv[0] === "migrate") {
         // Only the base configuration: the migration Job needs none of the service's secrets.
         const migrator = async () =>
@@ -261,5 +265,16 @@ function checkAgainstManifest<D>(
     .join(", ");
   if (taskNames !== [...entry.tasks].sort().join(", ")) {
     throw new Error(`${name}: the manifest lists tasks [${entry.tasks.join(", ")}] but the service defines [${taskNames}]`);
+  }
+}
+
+/** Whether `url` (a module's import.meta.url) is the script this process was started with. */
+function isProcessEntry(url: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(url));
+  } catch {
+    return false;
   }
 }

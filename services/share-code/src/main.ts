@@ -1,3 +1,3 @@
 import { shareCode } from "./service.js";
 
-await shareCode.main();
+await shareCode.main(import.meta.url);

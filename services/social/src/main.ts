@@ -1,3 +1,3 @@
 import { social } from "./service.js";
 
-await social.main();
+await social.main(import.meta.url);

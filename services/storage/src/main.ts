@@ -1,3 +1,3 @@
 import { storage } from "./service.js";
 
-await storage.main();
+await storage.main(import.meta.url);
