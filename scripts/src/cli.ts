@@ -24,8 +24,23 @@ const USAGE = `snapmesh <command> [options]
   keys events [--name N] [-n NS]      print a Secret with a new event-signing key per service and the
                               trust map (kubectl apply -f -; the chart's eventKeys.secretName)
 
-  --json                      machine-readable output
-  Environment: NATS_URL, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, SNAPMESH_<SERVICE>_PORT`;
+
+On a cluster (also as \`kubectl snapmesh …\`):
+  status [--release R]        Knative Services, Broker, Triggers, SinkBindings, egress, migrations, DLQ;
+                              exit 1 when anything is not Ready
+  doctor [--release R] [-f values.yaml]   can this cluster run the chart? each check with its fix
+  prewarm <service> [--min N] [--for 30m] | --undo   raise min-scale before a peak, restore it after
+  keys rotate auth|storage [--show]   a new key; the previous one keeps verifying
+  keys list                   the kids in each key Secret (never the private keys)
+  logs <service> [-f]         the service's pods' logs, pretty-printed
+  send <type> --data JSON --cluster   through a port-forward to the owning service (or --broker)
+  dlq list|replay --cluster   the cluster's dead-letter stream, through a port-forward to NATS
+  --kubeconfig FILE  --context NAME  -n/--namespace NS  -o/--output table|wide|json|yaml
+
+  --json                      machine-readable output (-o json)
+  Exit codes: 0 ok, 1 not ready / check failed, 2 usage, 64 bad argument, 66 not found,
+              69 API server unreachable, 77 unauthorized or forbidden, 78 no kubeconfig / context
+  Environment: NATS_URL, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, SNAPMESH_<SERVICE>_PORT, KUBECONFIG`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -48,6 +63,18 @@ export async function main(argv: string[]): Promise<number> {
       "dry-run": { type: "boolean", default: false },
       name: { type: "string" },
       namespace: { type: "string", short: "n" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      output: { type: "string", short: "o" },
+      release: { type: "string" },
+      values: { type: "string", short: "f" },
+      min: { type: "string" },
+      for: { type: "string" },
+      undo: { type: "boolean", default: false },
+      show: { type: "boolean", default: false },
+      follow: { type: "boolean", default: false },
+      cluster: { type: "boolean", default: false },
+      broker: { type: "boolean", default: false },
     },
   });
   const out = createOutput(values.json ?? false);
@@ -58,7 +85,33 @@ export async function main(argv: string[]): Promise<number> {
   };
   const natsUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 
+  const cluster = async () => {
+    const { connect } = await import("./cluster/connect.js");
+    return connect({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
+  };
+  const format = async () => (await import("./cluster/print.js")).outputFormat(values.output, values.json ?? false);
+
   switch (values.help ? "help" : command) {
+    case "status":
+      return (await import("./cluster/status.js")).status(await cluster(), { release: values.release }, await format());
+    case "doctor":
+      return (await import("./cluster/doctor.js")).doctor(
+        await cluster(),
+        { release: values.release, valuesFile: values.values },
+        await format(),
+      );
+    case "prewarm":
+      return (await import("./cluster/prewarm.js")).prewarm(
+        await cluster(),
+        { service: rest[0], min: values.min, for: values.for, undo: values.undo ?? false, release: values.release },
+        await format(),
+      );
+    case "logs":
+      return (await import("./cluster/logs.js")).logs(
+        await cluster(),
+        { service: rest[0], follow: values.follow ?? false, release: values.release },
+        await format(),
+      );
     case "dev":
       await dev({ dataDir: values["data-dir"]! }, out);
       return await new Promise<number>(() => {}); // runs until a signal stops it
@@ -105,7 +158,14 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "keys": {
-      if (rest[0] !== "events") throw new UserError("usage: snapmesh keys events [--name NAME] [-n NAMESPACE]");
+      if (rest[0] === "rotate" || rest[0] === "list") {
+        const keys = await import("./cluster/keys.js");
+        return rest[0] === "rotate"
+          ? keys.rotate(await cluster(), { target: rest[1], show: values.show ?? false, release: values.release }, await format())
+          : keys.list(await cluster(), { release: values.release }, await format());
+      }
+      if (rest[0] !== "events")
+        throw new UserError("usage: snapmesh keys events [--name NAME] [-n NAMESPACE] | keys rotate auth|storage | keys list");
       process.stdout.write(eventKeysSecret(values.name ?? "snapmesh-event-keys", values.namespace));
       return 0;
     }
@@ -147,6 +207,7 @@ main(process.argv.slice(2)).then(
   (err) => {
     const message = err instanceof UserError || err?.name === "TypeError" ? err.message : (err as Error).stack;
     process.stderr.write(`snapmesh: ${message}\n`);
-    process.exit(err instanceof UserError ? 2 : 1);
+    const code = (err as { exitCode?: unknown }).exitCode;
+    process.exit(typeof code === "number" ? code : err instanceof UserError ? 2 : 1);
   },
 );

@@ -12,6 +12,8 @@ const KUBE_BIN = join(process.env.SNAPMESH_CACHE ?? join(homedir(), ".cache", "s
 
 export interface Kubernetes {
   kubeconfig: string;
+  /** A kubeconfig for a user the API server knows but RBAC grants nothing (undefined on an outside cluster). */
+  noRightsKubeconfig: string | undefined;
   /** Runs kubectl against the server; resolves with stdout, rejects with stderr in the message. */
   kubectl(args: string[], input?: string): Promise<string>;
   stop(): Promise<void>;
@@ -47,7 +49,12 @@ export async function kubernetes(): Promise<Kubernetes> {
   if (missing) throw new Error(missing);
   if (process.env.KUBECONFIG) {
     const kubeconfig = process.env.KUBECONFIG;
-    return { kubeconfig, kubectl: (args, input) => kubectl(kubeconfig, args, input), stop: async () => {} };
+    return {
+      kubeconfig,
+      noRightsKubeconfig: undefined,
+      kubectl: (args, input) => kubectl(kubeconfig, args, input),
+      stop: async () => {},
+    };
   }
   const dir = scratchDir("kube");
   const [etcdClient, etcdPeer, apiPort] = await distinctPorts(3);
@@ -70,7 +77,10 @@ export async function kubernetes(): Promise<Kubernetes> {
   etcd.stderr!.on("data", (d) => etcdLog.push(String(d)));
 
   const token = randomBytes(24).toString("hex");
-  writeFileSync(join(dir, "tokens.csv"), `${token},snapmesh-test,1,"system:masters"\n`, { mode: 0o600 });
+  const nobodyToken = randomBytes(24).toString("hex");
+  writeFileSync(join(dir, "tokens.csv"), `${token},snapmesh-test,1,"system:masters"\n${nobodyToken},snapmesh-nobody,2\n`, {
+    mode: 0o600,
+  });
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(join(dir, "sa.key"), privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
   writeFileSync(join(dir, "sa.pub"), publicKey.export({ type: "spki", format: "pem" }));
@@ -98,21 +108,25 @@ export async function kubernetes(): Promise<Kubernetes> {
   const apiLog: string[] = [];
   api.stderr!.on("data", (d) => apiLog.push(String(d)));
 
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(
-    kubeconfig,
-    [
-      "apiVersion: v1",
-      "kind: Config",
-      "clusters:",
-      `- name: test\n  cluster:\n    server: https://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true`,
-      `users:\n- name: admin\n  user:\n    token: ${token}`,
-      "contexts:\n- name: test\n  context:\n    cluster: test\n    user: admin",
-      "current-context: test",
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
+  const writeKubeconfig = (file: string, user: string, userToken: string) => {
+    writeFileSync(
+      file,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        `- name: test\n  cluster:\n    server: https://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true`,
+        `users:\n- name: ${user}\n  user:\n    token: ${userToken}`,
+        `contexts:\n- name: test\n  context:\n    cluster: test\n    user: ${user}`,
+        "current-context: test",
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    return file;
+  };
+  const kubeconfig = writeKubeconfig(join(dir, "kubeconfig"), "admin", token);
+  const noRightsKubeconfig = writeKubeconfig(join(dir, "kubeconfig-nobody"), "nobody", nobodyToken);
   const stop = async () => {
     await stopChild(api, "SIGTERM", 10_000);
     await stopChild(etcd, "SIGTERM", 10_000);
@@ -132,7 +146,7 @@ export async function kubernetes(): Promise<Kubernetes> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { kubeconfig, kubectl: (args, input) => kubectl(kubeconfig, args, input), stop };
+  return { kubeconfig, noRightsKubeconfig, kubectl: (args, input) => kubectl(kubeconfig, args, input), stop };
 }
 
 function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
