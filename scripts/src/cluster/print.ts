@@ -33,6 +33,7 @@ export function painter(stream: NodeJS.WriteStream = process.stdout) {
 export function renderTable<R>(table: Table<R>, wide: boolean): string {
   const columns = table.columns.filter((c) => wide || !c.wide);
   const cells = [columns.map((c) => c.header), ...table.rows.map((r) => columns.map((c) => c.value(r)))];
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes are what is stripped to measure a cell
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
   const widths = columns.map((_, i) => Math.max(...cells.map((row) => visible(row[i]!))));
   const lines = cells.map((row) =>
