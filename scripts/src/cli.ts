@@ -11,7 +11,7 @@ import { replayDeadLetters, tail } from "./stream.js";
 
 const USAGE = `snapmesh <command> [options]
 
-  dev                         run the local mesh (NATS + the four services on embedded defaults)
+  dev                         run the local mesh (NATS + every service of the manifest, embedded defaults)
       --data-dir DIR          where PGlite, objects and NATS keep data (default .data)
   send <type> --data JSON     send a CloudEvent (official SDK) and print the reply event
       --service NAME | --to URL   where to (default: the service that owns the type)

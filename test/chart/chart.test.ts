@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVICES } from "@snapmesh/events";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { chartServices, MANIFEST_FILE, renderChartManifest } from "../../scripts/src/chart-manifest.ts";
@@ -155,6 +156,24 @@ describe("helm chart", () => {
         (v): v is { name: string; subscriptions: string[] } => (v as { name?: unknown })?.name === svc.name,
       );
       expect([...(definition?.subscriptions ?? ["no definition"])].sort(), svc.name).toEqual(svc.subscribes);
+    }
+  });
+
+  it("keeps every service of the manifest inside the egress policies (proxy and istio modes)", () => {
+    for (const sets of [PROXY_SETS, ["egress.mode=istio", `egress.allowHosts={${ISTIO_HOSTS.join(",")}}`]]) {
+      const policies = render(sets).filter((o) => o.kind === "NetworkPolicy") as Array<
+        K8sObject & {
+          spec: { podSelector: { matchExpressions?: Array<{ key: string; values: string[] }> } };
+        }
+      >;
+      const selecting = policies.filter((p) =>
+        p.spec.podSelector.matchExpressions?.some((e) => e.key === "app.kubernetes.io/component"),
+      );
+      expect(selecting.length, sets.join(" ")).toBeGreaterThan(0);
+      for (const p of selecting) {
+        const components = p.spec.podSelector.matchExpressions!.find((e) => e.key === "app.kubernetes.io/component")!;
+        expect([...components.values].sort(), p.metadata.name).toEqual([...SERVICES].sort());
+      }
     }
   });
 
@@ -341,7 +360,7 @@ describe("helm chart egress", () => {
   it("proxy: every service gets HTTPS_PROXY and a NO_PROXY naming the cluster, the Broker, NATS, S3 and egress.noProxy", () => {
     const objects = render([...PROXY_SETS, "storage.s3.endpoint=https://objects.example.com:9443"]);
     const ksvcs = objects.filter((o) => o.apiVersion.startsWith("serving")) as Workload[];
-    expect(ksvcs).toHaveLength(4);
+    expect(ksvcs).toHaveLength(SERVICES.length);
     for (const k of ksvcs) {
       const env = envOf(k.spec.template.spec.containers[0]!);
       expect(env.HTTPS_PROXY, k.metadata.name).toBe("http://photos-snapmesh-egress-proxy.photos.svc.cluster.local:3128");
@@ -560,7 +579,7 @@ describe("helm chart install-time defects", () => {
         spec: { activeDeadlineSeconds: number; template: { spec: { containers: Array<{ env: Array<{ name: string }> }> } } };
       }
     >;
-    expect(jobs).toHaveLength(4);
+    expect(jobs).toHaveLength(SERVICES.length);
     for (const job of jobs) {
       expect(job.spec.template.spec.containers[0]!.env.map((e) => e.name).sort()).toEqual(["DATABASE_URL", "LOG_LEVEL"]);
       expect(job.spec.activeDeadlineSeconds).toBeLessThan(300);

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { SERVICES } from "@snapmesh/events";
 import { describe, expect, it } from "vitest";
 import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
 import { type K8sObject, parseManifests } from "./validate.ts";
@@ -28,7 +29,7 @@ function serviceEnvs(sets: string[] = []): Record<string, Record<string, string 
 describe("helm chart: what every service's doors are told", () => {
   it("every service refuses dev tokens unless auth.devAuth, and trusts the Knative proxy hops for client addresses", () => {
     const envs = serviceEnvs();
-    expect(Object.keys(envs).sort()).toEqual(["auth", "share-code", "social", "storage"]);
+    expect(Object.keys(envs).sort()).toEqual([...SERVICES].sort());
     for (const [name, env] of Object.entries(envs)) {
       expect({ name, env }).toMatchObject({
         name,

@@ -1,7 +1,7 @@
-import type { SnapEvent } from "@snapmesh/events";
+import { SERVICES, type SnapEvent } from "@snapmesh/events";
 import { EventProof, generateEventKey, publicJwk } from "../../services/runtime/src/event-proof.ts";
 
-const PRODUCERS = ["auth", "social", "share-code", "storage", "test"];
+const PRODUCERS = [...SERVICES, "test"];
 
 // One key for every service under test: single-service tests only need facts that verify; the trust
 // boundary between producers is tested with keys of their own (services/runtime/test/event-proof.test.ts).

@@ -44,11 +44,13 @@ AWS SDK does not use a proxy; storage reaches it directly, see egress.s3CIDRs), 
 {{- $hosts | uniq | join "," -}}
 {{- end -}}
 
-{{- /* Pods of the four services. */ -}}
+{{- /* Pods of every service of the manifest (files/services.yaml): a service added there is covered at once. */ -}}
 {{- define "snapmesh.egress.servicePods" -}}
+{{- $names := list -}}
+{{- range $s := include "snapmesh.services" . | fromYamlArray }}{{ $names = append $names $s.name }}{{ end -}}
 matchExpressions:
   - { key: app.kubernetes.io/instance, operator: In, values: [{{ .Release.Name | quote }}] }
-  - { key: app.kubernetes.io/component, operator: In, values: ["auth", "social", "share-code", "storage"] }
+  - { key: app.kubernetes.io/component, operator: In, values: {{ toJson $names }} }
 {{- end -}}
 
 {{- /* Label map values quoted: `--set …nodeSelector.x=true` gives a boolean, and label values are strings. */ -}}

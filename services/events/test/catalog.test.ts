@@ -9,13 +9,14 @@ import {
   catalog,
   findEvent,
   makeEvent,
+  SERVICES,
   SharecodeCreate,
   SocialCommentCreate,
   StorageObjectPut,
   StorageUrlSign,
 } from "../src/index.ts";
 
-// Every type the public contract (API.md) names.
+// Every type the public contract (README, docs/events.md) names.
 const CONTRACT = [
   "snapmesh.auth.session.create",
   "snapmesh.auth.session.created",
@@ -64,8 +65,12 @@ describe("event catalog", () => {
     }
   });
 
-  it("names types snapmesh.<service>.<entity>.<verb>", () => {
-    for (const d of catalog) expect(d.type).toMatch(/^snapmesh\.(auth|social|sharecode|storage)\.[a-z-]+(\.[a-z-]+)?$/);
+  it("names types snapmesh.<service>.<entity>.<verb>, the service being its owner in the manifest", () => {
+    for (const d of catalog) {
+      expect(d.type).toMatch(/^snapmesh\.[a-z]+\.[a-z-]+(\.[a-z-]+)?$/);
+      expect(SERVICES).toContain(d.service);
+      expect(d.type.split(".")[1], d.type).toBe(d.service.replace(/-/g, ""));
+    }
   });
 
   it("makes events with source /snapmesh/<service>, unique ids and ISO times", () => {
