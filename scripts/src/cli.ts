@@ -29,7 +29,8 @@ On a cluster (also as \`kubectl snapmesh …\`):
   status [--release R]        Knative Services, Broker, Triggers, SinkBindings, egress, migrations, DLQ;
                               exit 1 when anything is not Ready
   doctor [--release R] [-f values.yaml]   can this cluster run the chart? each check with its fix
-  prewarm <service> [--min N] [--for 30m] | --undo   raise min-scale before a peak, restore it after
+  prewarm <service> [--min N] [--for 30m] | --undo   raise min-scale before a peak, restore it after;
+                              prewarm alone lists what is prewarmed and restores what expired
   keys rotate auth|storage [--show]   a new key; the previous one keeps verifying
   keys list                   the kids in each key Secret (never the private keys)
   logs <service> [-f]         the service's pods' logs, pretty-printed
