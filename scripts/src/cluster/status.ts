@@ -22,6 +22,9 @@
  *     migrations: [{ name, service, state: "succeeded"|"failed"|"running", succeeded, reason, message }],
  *     deadLetters: { count: null, where: "jetstream" | <dead-letter URI>, note },
  *     problems: [{ kind, name, reason, message }] }] }
+ * `condition` is the Ready condition's status ("True", "False", "Unknown"); `reason`/`message` are Knative's,
+ * or NotReconciled (no controller has written a status) or Outdated (Ready speaks of an older generation).
+ * problems[].kind is the object's Kind (Service = the Knative Service; Deployment = the egress proxy; Job).
  * Migration Jobs are Helm hooks deleted once they succeed: an empty list is the usual, healthy case.
  * The dead-letter count is always null: it lives in JetStream, which `status` does not port-forward to.
  */
