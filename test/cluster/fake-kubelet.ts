@@ -20,6 +20,8 @@ export interface FakeKubelet {
   log(namespace: string, pod: string, container: string, line: string): void;
   /** Ends a followed log, as when the container exits. */
   endLog(namespace: string, pod: string, container: string): void;
+  /** How many requests are following a container's log now. */
+  followers(namespace: string, pod: string, container: string): number;
   /** Makes the kubelet refuse a container's log with this status and message (as for a container not started). */
   refuseLog(namespace: string, pod: string, container: string, status: number, message: string): void;
   /** Where a port-forward to a pod's port is connected (none: the kubelet reports that nothing listens). */
@@ -144,6 +146,7 @@ export async function fakeKubelet(kube: Kubernetes): Promise<FakeKubelet> {
       events.emit(`line:${key}`, line);
     },
     endLog: (namespace, pod, container) => void events.emit(`end:${namespace}/${pod}/${container}`),
+    followers: (namespace, pod, container) => events.listenerCount(`line:${namespace}/${pod}/${container}`),
     refuseLog: (namespace, pod, container, status, message) =>
       void refused.set(`${namespace}/${pod}/${container}`, { status, message }),
     route: (namespace, pod, port, to) => void routes.set(`${namespace}/${pod}:${port}`, to),

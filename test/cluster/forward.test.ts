@@ -182,6 +182,23 @@ describe("which pod a forward goes to", () => {
     expect(found.url(14222)).toBe("nats://app:secret@127.0.0.1:14222");
   });
 
+  it("asks which release when the namespace holds two, however many services each has", async () => {
+    const ns = await namespace(kube, "natsreleases");
+    for (const [release, service] of [
+      ["photos", "auth"],
+      ["photos", "social"],
+      ["albums", "auth"],
+    ] as const)
+      await knativeService(kube, ns, { release, service, env: { NATS_URL: "nats://nats.nats.svc:4222" } });
+    const err = await failure(natsTarget(clusterIn(ns), undefined));
+    expect([err.exitCode, err.message]).toEqual([
+      64,
+      `snapmesh is installed by several releases in namespace '${ns}' (albums, photos): pass --release`,
+    ]);
+    const single = await failure(natsTarget(clusterIn(ns), "albums"));
+    expect(single.message).toMatch(/reading Service 'nats' in namespace 'nats'.*not found/);
+  });
+
   it("reads in-cluster Service URLs, and refuses what is not one", () => {
     expect(inClusterService("http://broker-ingress.knative-eventing.svc.cluster.local/ns/b", "here")).toEqual({
       name: "broker-ingress",
@@ -191,6 +208,10 @@ describe("which pod a forward goes to", () => {
     });
     expect(inClusterService("nats://nats:4223", "here")).toEqual({ name: "nats", namespace: "here", port: 4223, path: "" });
     expect(inClusterService("nats://nats.nats.svc", "here")).toMatchObject({ namespace: "nats", port: 4222 });
+    expect(inClusterService("nats://nats.nats.svc.k8s.example.internal", "here")).toMatchObject({
+      name: "nats",
+      namespace: "nats",
+    });
     for (const url of ["nats://10.0.0.5:4222", "https://nats.example.com", "not a url"])
       expect(() => inClusterService(url, "here")).toThrow(CliError);
   });

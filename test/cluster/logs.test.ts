@@ -1,8 +1,14 @@
 // `snapmesh logs` against a real API server, which reads the logs from a (fake) kubelet as it would on a cluster.
+import { readFileSync, writeFileSync } from "node:fs";
+import { connect as connectTcp, createServer, type Socket } from "node:net";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "../../scripts/src/cluster/connect.ts";
+import { logs } from "../../scripts/src/cluster/logs.ts";
 import { humanLog } from "../../scripts/src/output.ts";
-import { eventually } from "../support/index.ts";
+import { eventually, scratchDir } from "../support/index.ts";
 import { type Kubernetes, kubernetes } from "../support/kubernetes.ts";
 import { type FakeKubelet, fakeKubelet } from "./fake-kubelet.ts";
 import { cli, installCrds, knativeService, namespace, servicePod, startCli } from "./fixtures.ts";
@@ -23,6 +29,36 @@ afterAll(async () => {
 
 const pino = (msg: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ level: "info", time: "2025-03-01T10:00:00.000Z", service: "social", msg, ...extra });
+
+const readKubeconfigServer = (file: string) => /server: (\S+)/.exec(readFileSync(file, "utf8"))![1]!;
+
+/** A TCP relay to the API server whose connections can be cut at once (the network going away). */
+async function cuttableProxy(port: string) {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connectTcp(Number(port), "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    cut: () => {
+      for (const s of sockets) s.resetAndDestroy();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function collect() {
+  const stream = new PassThrough();
+  let text = "";
+  stream.on("data", (d) => (text += d));
+  return { stream, text: () => text };
+}
 
 /** A namespace with release `photos`'s social service and its pods (on the fake kubelet's node). */
 async function socialWithPods(prefix: string, pods: Array<{ name: string; state?: "ready" | "running" | "pending" }>) {
@@ -170,12 +206,60 @@ describe("snapmesh logs", { timeout: 90_000 }, () => {
     expect(stderr).toBe("");
   });
 
-  it("stops following when every pod's log ends (the pods went away)", async () => {
+  // In the process, since a CLI whose streams all closed would exit 0 whether or not logs() returned.
+  it("returns when every pod's log ends (the pods went away)", async () => {
     const ns = await socialWithPods("logs-end", [{ name: "social-a" }]);
-    const child = startCli(["logs", "social", "-f", "-n", ns, "--kubeconfig", kube.kubeconfig]);
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    kubelet.log(ns, "social-a", "social", pino("last words"));
+    const out = collect();
+    const done = logs(
+      connect({ kubeconfig: kube.kubeconfig, namespace: ns }),
+      { service: "social", follow: true },
+      "json",
+      out.stream,
+    );
     await eventually(async () => kubelet.requests.includes(`logs ${ns}/social-a/social follow=true`), "the pod followed");
     kubelet.endLog(ns, "social-a", "social");
-    expect(await exited).toBe(0);
+    expect(await done).toBe(0);
+    expect(out.text()).toBe(`${pino("last words")}\n`);
+  });
+
+  it("says so, and exits 69, when the connection to the API server breaks while following", async () => {
+    const ns = await socialWithPods("logs-cut", [{ name: "social-a" }]);
+    kubelet.log(ns, "social-a", "social", pino("before the cut"));
+    const proxy = await cuttableProxy(new URL(readKubeconfigServer(kube.kubeconfig)).port);
+    const kubeconfig = join(scratchDir("logs-cut"), "kubeconfig");
+    writeFileSync(
+      kubeconfig,
+      readFileSync(kube.kubeconfig, "utf8").replace(/server: \S+/, `server: https://127.0.0.1:${proxy.port}`),
+    );
+    const child = startCli(["logs", "social", "-f", "-n", ns, "--kubeconfig", kubeconfig]);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await eventually(async () => stdout.includes("before the cut"), "the first line");
+    proxy.cut();
+    expect(await exited).toBe(69);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/^snapmesh: the log stream of pod 'social-a' broke: /);
+    await proxy.close();
+  });
+
+  it("stops following when told to, and the cut streams raise nothing", async () => {
+    const ns = await socialWithPods("logs-stop", [{ name: "social-a" }, { name: "social-b" }]);
+    for (const p of ["a", "b"]) kubelet.log(ns, `social-${p}`, "social", pino(`hello from ${p}`));
+    const out = collect();
+    const stop = new AbortController();
+    const cluster = connect({ kubeconfig: kube.kubeconfig, namespace: ns });
+    const done = logs(cluster, { service: "social", follow: true }, "table", out.stream, stop.signal);
+    await eventually(async () => out.text().includes("hello from a") && out.text().includes("hello from b"), "both pods' lines");
+    stop.abort();
+    expect(await done).toBe(0);
+    // The streams were closed, not merely left behind.
+    await eventually(
+      async () => ["a", "b"].every((p) => kubelet.followers(ns, `social-${p}`, "social") === 0),
+      "no followers left",
+    );
   });
 });

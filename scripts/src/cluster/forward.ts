@@ -36,8 +36,8 @@ export function inClusterService(
     throw new CliError(`'${url}' is not a URL`, EXIT.usage);
   }
   const parts = parsed.hostname.split(".");
-  const looksLikeService =
-    !/^[0-9.]+$/.test(parsed.hostname) && parts.length <= 5 && (parts.length <= 2 || parts[2] === "svc") && parts[0] !== "";
+  // name, name.namespace, or name.namespace.svc[.<cluster domain>]; an IP or any other host is outside.
+  const looksLikeService = !/^[0-9.]+$/.test(parsed.hostname) && (parts.length <= 2 || parts[2] === "svc") && parts[0] !== "";
   if (!looksLikeService) throw new CliError(`${url} does not name an in-cluster Service (name.namespace.svc…)`, EXIT.usage);
   const defaults: Record<string, number> = { "http:": 80, "https:": 443, "nats:": 4222, "tls:": 4222 };
   const port = parsed.port ? Number(parsed.port) : defaults[parsed.protocol];
@@ -112,6 +112,8 @@ export async function openForward(cluster: Cluster, target: ForwardTarget): Prom
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
+    // A local client that resets its connection ends that stream only.
+    socket.on("error", () => socket.destroy());
     // The pod's side may still be sending when the local client has gone: drop it rather than write after end.
     const toSocket = new Writable({
       write(chunk, _enc, done) {

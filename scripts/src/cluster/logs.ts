@@ -12,6 +12,7 @@ import { StringDecoder } from "node:string_decoder";
 import { Log, type V1Pod } from "@kubernetes/client-node";
 import { humanLog } from "../output.js";
 import type { Cluster } from "./connect.js";
+import { EXIT } from "./errors.js";
 import type { OutputFormat } from "./print.js";
 import { appContainer, knativeService, listPods, podSelector, serviceName } from "./workloads.js";
 
@@ -57,34 +58,48 @@ export async function logs(
     return 0;
   }
 
-  const streams = await Promise.all(
-    pods.map(async (pod) => {
-      const name = pod.metadata!.name!;
-      const container = appContainer(pod, service)!.name;
-      // The Log class drops the API server's reason when it refuses; asking for no lines first keeps it.
-      await cluster.call(`reading the logs of pod '${name}'`, () =>
-        cluster.core.readNamespacedPodLog({ name, namespace: cluster.namespace, container, tailLines: 0 }),
-      );
-      const lines = lineWriter(line(pod));
-      const ended = new Promise<void>((resolve) => lines.on("finish", resolve));
-      const abort = await cluster.call(`following the logs of pod '${name}'`, () =>
-        new Log(cluster.kc).log(cluster.namespace, name, container, lines, { follow: true }),
-      );
-      return { abort, ended };
-    }),
-  );
   const stopped = new AbortController();
   const stop = () => stopped.abort();
   signal?.addEventListener("abort", stop);
   process.once("SIGINT", stop);
-  // Until every pod's stream ends (the pods went away) or the operator stops it.
-  await Promise.race([
-    Promise.all(streams.map((s) => s.ended)),
-    new Promise((resolve) => stopped.signal.addEventListener("abort", resolve)),
-  ]);
-  process.off("SIGINT", stop);
-  for (const s of streams) s.abort.abort();
-  return 0;
+  const requests: AbortController[] = [];
+  let broken = false;
+  const following = pods.map(async (pod) => {
+    const name = pod.metadata!.name!;
+    const container = appContainer(pod, service)!.name;
+    // The Log class drops the API server's reason when it refuses; asking for no lines first keeps it.
+    await cluster.call(`reading the logs of pod '${name}'`, () =>
+      cluster.core.readNamespacedPodLog({ name, namespace: cluster.namespace, container, tailLines: 0 }),
+    );
+    const lines = lineWriter(line(pod));
+    const ended = new Promise<void>((resolve) => lines.on("finish", resolve));
+    // The client keeps a broken stream's error on the response body and never ends what it pipes into.
+    lines.on("pipe", (body: NodeJS.ReadableStream) =>
+      body.on("error", (err: Error) => {
+        if (!stopped.signal.aborted) {
+          broken = true;
+          process.stderr.write(`snapmesh: the log stream of pod '${name}' broke: ${err.message.split("\n")[0]}\n`);
+        }
+        lines.end();
+      }),
+    );
+    const request = await cluster.call(`following the logs of pod '${name}'`, () =>
+      new Log(cluster.kc).log(cluster.namespace, name, container, lines, { follow: true }),
+    );
+    requests.push(request);
+    if (stopped.signal.aborted) request.abort();
+    await ended;
+  });
+  try {
+    // Until every pod's stream ends (the pods went away) or the operator stops it.
+    await Promise.race([Promise.all(following), new Promise((resolve) => stopped.signal.addEventListener("abort", resolve))]);
+  } finally {
+    process.off("SIGINT", stop);
+    signal?.removeEventListener("abort", stop);
+    stopped.abort();
+    for (const r of requests) r.abort();
+  }
+  return broken ? EXIT.unavailable : 0;
 }
 
 /** Pods whose containers have run: a Pending pod has no logs to read yet. */

@@ -1,3 +1,9 @@
+/*
+ * `snapmesh send <type> --data JSON --cluster [--service S | --broker] [--release R]` prints what `send`
+ * prints locally: the reply CloudEvent as JSON ({ specversion, id, type, source, data, … }), or
+ * { "status": 202 } when the answer has no event (the Broker's), or { "status": 4xx/5xx, "error": … }
+ * with exit 1.
+ */
 import type { Cluster } from "./connect.js";
 import { withForward } from "./forward.js";
 import { brokerTarget, serviceTarget } from "./targets.js";

@@ -2,7 +2,16 @@ import type { StreamNames } from "@snapmesh/runtime/internal";
 import { type Cluster, KNATIVE, releaseSelector } from "./connect.js";
 import { CliError, EXIT } from "./errors.js";
 import { type ForwardTarget, inClusterService, readyPod, serviceBackend } from "./forward.js";
-import { appContainer, envOf, knativeService, knativeServices, podSelector, serviceName, single } from "./workloads.js";
+import {
+  appContainer,
+  envOf,
+  type KnativeService,
+  knativeService,
+  knativeServices,
+  podSelector,
+  serviceName,
+  single,
+} from "./workloads.js";
 
 /** Where `send --cluster` goes: a port of a pod, and the path to POST to there. */
 export interface SendTarget {
@@ -78,8 +87,8 @@ export async function natsTarget(cluster: Cluster, release: string | undefined):
       `no snapmesh services in namespace '${cluster.namespace}'${release ? ` for release '${release}'` : ""}`,
       EXIT.notFound,
     );
-  const releases = new Set(all.map((k) => k.metadata.labels?.["app.kubernetes.io/instance"]));
-  const ksvc = single(releases.size > 1 ? all : all.slice(0, 1), cluster, "snapmesh");
+  // Every service of a release has the same NATS_URL (one value in the chart): any one of them will do.
+  const ksvc = single(onePerRelease(all), cluster, "snapmesh");
   const natsUrl = envOf(ksvc, "NATS_URL");
   if (!natsUrl)
     throw new CliError(`the Knative Service '${ksvc.metadata.name}' has no NATS_URL value to find NATS by`, EXIT.notFound);
@@ -97,4 +106,9 @@ export async function natsTarget(cluster: Cluster, release: string | undefined):
     eventing: envOf(ksvc, "EVENT_SINK") === "http",
     url: (port) => `${protocol}//${auth}127.0.0.1:${port}`,
   };
+}
+
+function onePerRelease(ksvcs: KnativeService[]): KnativeService[] {
+  const byRelease = new Map(ksvcs.map((k) => [k.metadata.labels?.["app.kubernetes.io/instance"], k]));
+  return [...byRelease.values()];
 }
