@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { catalog } from "@snapmesh/events";
+import type { DlqConnection } from "./cluster/dlq.js";
 import { dev } from "./dev.js";
 import { eventKeysSecret } from "./event-keys.js";
 import { createOutput } from "./output.js";
 import { UserError } from "./processes.js";
 import { send } from "./send.js";
 import { serviceUrl } from "./services.js";
-import { replayDeadLetters, tail } from "./stream.js";
+import { listDeadLetters, replayDeadLetters, tail } from "./stream.js";
 
 const USAGE = `snapmesh <command> [options]
 
@@ -45,7 +46,8 @@ On a cluster (also as \`kubectl snapmesh …\`):
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    // `logs -f` follows, as kubectl's does; for the other commands -f is --values (doctor -f values.yaml).
+    args: argv[0] === "logs" ? argv.map((a) => (a === "-f" ? "--follow" : a)) : argv,
     allowPositionals: true,
     options: {
       json: { type: "boolean", default: false },
@@ -120,16 +122,22 @@ export async function main(argv: string[]): Promise<number> {
       const type = rest[0];
       if (!type)
         throw new UserError('send needs an event type, e.g. snapmesh send snapmesh.social.like.set --data \'{"photoId":"p1"}\'');
-      const to = values.to ?? serviceUrl(values.service ?? ownerOf(type));
-      const token = values.token ?? process.env.SNAPMESH_TOKEN ?? (await devToken(values.user ?? "cli"));
-      const result = await send({
-        type,
-        data: values.data ?? "{}",
-        to,
-        structured: values.structured ?? false,
-        source: values.source!,
-        ...(token ? { token } : {}),
-      });
+      const message = { type, data: values.data ?? "{}", structured: values.structured ?? false, source: values.source! };
+      let result: Awaited<ReturnType<typeof send>>;
+      if (values.cluster) {
+        if (values.to) throw new UserError("--to and --cluster exclude each other");
+        // A local dev session means nothing to the cluster's auth: only a token given explicitly goes along.
+        const token = values.token ?? process.env.SNAPMESH_TOKEN;
+        const { sendOnCluster } = await import("./cluster/send.js");
+        const where = { service: values.broker ? "" : (values.service ?? ownerOf(type)), broker: values.broker ?? false };
+        result = await sendOnCluster(await cluster(), { ...where, release: values.release }, (to) =>
+          send({ ...message, to, ...(token ? { token } : {}) }),
+        );
+      } else {
+        const to = values.to ?? serviceUrl(values.service ?? ownerOf(type));
+        const token = values.token ?? process.env.SNAPMESH_TOKEN ?? (await devToken(values.user ?? "cli"));
+        result = await send({ ...message, to, ...(token ? { token } : {}) });
+      }
       out.result(result.reply ?? result);
       return result.status < 400 ? 0 : 1;
     }
@@ -147,15 +155,23 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "dlq": {
-      if (rest[0] !== "replay") throw new UserError("usage: snapmesh dlq replay [--type T] [--dry-run]");
-      const replayed = await replayDeadLetters({
-        natsUrl,
-        names,
-        dryRun: values["dry-run"] ?? false,
-        ...(values.type ? { filterType: values.type } : {}),
-      });
-      if (out.json) out.result(replayed);
-      else out.step(`${values["dry-run"] ? "would replay" : "replayed"} ${replayed.length} dead-lettered event(s)`);
+      const action = rest[0];
+      if (action !== "list" && action !== "replay")
+        throw new UserError("usage: snapmesh dlq list|replay [--type T] [--dry-run] [--cluster [--release R]]");
+      const filter = values.type ? { filterType: values.type } : {};
+      const dryRun = values["dry-run"] ?? false;
+      const dlq = await import("./cluster/dlq.js");
+      const against = async <T>(run: (c: DlqConnection) => Promise<T>) =>
+        values.cluster
+          ? dlq.onClusterNats(await cluster(), { release: values.release, replay: action === "replay" && !dryRun }, run)
+          : run({ natsUrl, names, direct: false });
+      if (action === "list") {
+        dlq.printDeadLetters(await format(), await against((c) => listDeadLetters({ ...c, ...filter })));
+        return 0;
+      }
+      const replayed = await against((c) => replayDeadLetters({ ...c, ...filter, dryRun }));
+      if (out.json || values.output === "json") out.result(replayed);
+      else out.step(`${dryRun ? "would replay" : "replayed"} ${replayed.length} dead-lettered event(s)`);
       return 0;
     }
     case "keys": {

@@ -40,25 +40,25 @@ export function createOutput(json: boolean, stream: NodeJS.WriteStream = process
   };
 }
 
-/** A pino JSON line as `level msg key=value…`; anything else as it is. */
-function humanLog(raw: string): string {
+/**
+ * A pino JSON line as `level msg key=value…` (`time level msg key=value…` with `time`); anything that is not a
+ * JSON object, as it is.
+ */
+export function humanLog(raw: string, opts: { time?: boolean } = {}): string {
+  let parsed: unknown;
   try {
-    const {
-      level,
-      msg,
-      time: _t,
-      service: _s,
-      name: _n,
-      pid: _p,
-      hostname: _h,
-      ...rest
-    } = JSON.parse(raw) as Record<string, unknown>;
-    const extra = Object.entries(rest)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-      .join(" ");
-    return `${String(level).padEnd(5)} ${msg ?? ""}${extra ? ` ${extra}` : ""}`;
+    parsed = JSON.parse(raw);
   } catch {
     return raw;
   }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return raw;
+  const { level, msg, time, service: _s, name: _n, pid: _p, hostname: _h, ...rest } = parsed as Record<string, unknown>;
+  const extra = Object.entries(rest)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join(" ");
+  const line = `${String(level).padEnd(5)} ${msg ?? ""}${extra ? ` ${extra}` : ""}`;
+  if (!opts.time || time === undefined) return line;
+  // pino writes epoch milliseconds unless the logger (as snapmesh's does) asks for ISO time
+  return `${typeof time === "number" ? new Date(time).toISOString() : String(time)} ${line}`;
 }

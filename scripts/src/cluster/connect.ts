@@ -29,11 +29,18 @@ export interface Cluster {
 /** Loads the kubeconfig exactly as kubectl does and picks the context and namespace. */
 export function connect(opts: ClusterOptions = {}): Cluster {
   const kc = new KubeConfig();
-  if (opts.kubeconfig) {
-    if (!existsSync(opts.kubeconfig)) throw new CliError(`no kubeconfig at ${opts.kubeconfig}`, EXIT.config);
-    kc.loadFromFile(opts.kubeconfig);
-  } else {
-    kc.loadFromDefault();
+  const from = opts.kubeconfig ?? process.env.KUBECONFIG;
+  try {
+    if (opts.kubeconfig) {
+      if (!existsSync(opts.kubeconfig)) throw new CliError(`no kubeconfig at ${opts.kubeconfig}`, EXIT.config);
+      kc.loadFromFile(opts.kubeconfig);
+    } else {
+      kc.loadFromDefault();
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const why = (err as { code?: string }).code === "ENOENT" ? "no such file" : String((err as Error).message).split("\n")[0];
+    throw new CliError(`cannot load the kubeconfig${from ? ` ${from}` : ""}: ${why}`, EXIT.config);
   }
   if (opts.context) {
     if (!kc.getContextObject(opts.context)) {
@@ -46,7 +53,7 @@ export function connect(opts: ClusterOptions = {}): Cluster {
     kc.setCurrentContext(opts.context);
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) {
+  if (!cluster || placeholder(kc)) {
     throw new CliError(
       "no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config",
       EXIT.config,
@@ -71,6 +78,15 @@ export function connect(opts: ClusterOptions = {}): Cluster {
       }
     },
   };
+}
+
+/**
+ * With no KUBECONFIG, no ~/.kube/config and no service account, the client invents a context for
+ * http://localhost:8080 (as kubectl once did): that is "not configured", not "unreachable".
+ */
+function placeholder(kc: KubeConfig): boolean {
+  const cluster = kc.getCurrentCluster();
+  return kc.getCurrentContext() === "loaded-context" && cluster?.name === "cluster" && cluster.server === "http://localhost:8080";
 }
 
 /** The snapmesh resources' API coordinates (CustomObjectsApi takes group, version, plural). */

@@ -44,7 +44,9 @@ export function clusterError(err: unknown, doing: string, server: string): CliEr
   const e = err as ApiFailure;
   if (typeof e.code === "number") {
     const status = statusOf(e.body);
-    const reason = status?.message ?? e.message ?? `HTTP ${e.code}`;
+    // Without a Status body the client's message is several lines (code, message, body, headers): keep the message.
+    const reason =
+      status?.message ?? /^Message: (.*)$/m.exec(e.message ?? "")?.[1] ?? e.message?.split("\n")[0] ?? `HTTP ${e.code}`;
     if (e.code === 401)
       return new CliError(`${doing}: the API server refused the credentials (401 Unauthorized)`, EXIT.noPermission);
     if (e.code === 403) return new CliError(`${doing}: forbidden by RBAC: ${reason}`, EXIT.noPermission);
