@@ -21,7 +21,8 @@ const USAGE = `snapmesh <command> [options]
       --user NAME             without a token: sign in as NAME with the dev provider first (default cli)
   events                      list the event catalog
   tail [--all] [--dlq]        follow facts on the JetStream stream (and the dead-letter stream)
-  dlq replay [--type T] [--dry-run]   re-publish dead-lettered events and remove them from the DLQ
+  dlq list | replay [--type T] [--dry-run]   the dead-lettered events with their reasons | re-publish
+                              them and remove them from the DLQ
   keys events [--name N] [-n NS]      print a Secret with a new event-signing key per service and the
                               trust map (kubectl apply -f -; the chart's eventKeys.secretName)
 
