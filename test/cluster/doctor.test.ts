@@ -1,6 +1,3 @@
-// `snapmesh doctor` against a real API server: CRDs, Knative's ConfigMaps, the namespace and its Secrets as an
-// operator would (or would not yet) have them, the CLI run as a real process.
-import { spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +7,7 @@ import { connect } from "../../scripts/src/cluster/connect.ts";
 import { type DoctorResult, doctor as runDoctor } from "../../scripts/src/cluster/doctor.ts";
 import { eventually, scratchDir } from "../support/index.ts";
 import { type Kubernetes, kubernetes } from "../support/kubernetes.ts";
+import { type CliRun, cli } from "./fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CRDS = process.env.SNAPMESH_CRDS ?? join(ROOT, "k8s/crds");
@@ -37,30 +35,8 @@ afterAll(async () => {
   await kube?.stop();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function doctor(args: string[], kubeconfig = kube.kubeconfig): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "scripts/src/cli.ts", "doctor", "--kubeconfig", kubeconfig, ...args],
-      {
-        cwd: ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const doctor = (args: string[], kubeconfig = kube.kubeconfig): Promise<CliRun> =>
+  cli(["doctor", "--kubeconfig", kubeconfig, ...args]);
 
 /** doctor -o json in this process (a CLI process costs seconds): its exit code and what it printed. */
 async function doctorJson(ns: string, values: string, kubeconfig = kube.kubeconfig) {

@@ -1,11 +1,12 @@
 // What the chart and Knative's controllers would have put on a cluster, made directly on the test API server:
 // Knative Services labelled as the chart labels them, their pods as Knative labels them (with a status as the
 // kubelet would report it), Brokers with the address the Broker controller writes, plain Services and pods.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
 import type { Kubernetes } from "../support/kubernetes.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -175,4 +176,16 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+}
+
+const HELM = findBinary("helm", goBinDirs());
+
+/** helm against the test API server; rejects with helm's stderr. */
+export function helm(kube: Kubernetes, args: string[]): Promise<string> {
+  if (!HELM) throw new Error("helm is not installed: `go install helm.sh/helm/v3/cmd/helm@v3.16.4` (bash .ci/run does it)");
+  return new Promise((resolve, reject) =>
+    execFile(HELM, [...args, "--kubeconfig", kube.kubeconfig], { encoding: "utf8", maxBuffer: 64 << 20 }, (err, out, stderr) =>
+      err ? reject(new Error(`helm ${args.slice(0, 2).join(" ")}: ${stderr || err.message}`)) : resolve(out),
+    ),
+  );
 }

@@ -1,7 +1,6 @@
 // `snapmesh prewarm` and `snapmesh keys rotate|list` against a real API server, on the chart's own objects
 // (helm install): the CLI runs as a process and the tests read back what it wrote.
-import { execFile, spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
@@ -14,8 +13,8 @@ import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
 import { generateSigningJwk, KeyRing } from "../../services/auth/src/keyring.ts";
 import { SESSION_AUDIENCE } from "../../services/runtime/src/tokens.ts";
 import { parseSigningKeys, sign, verify } from "../../services/storage/src/signing.ts";
-import { CRD_ROOT } from "../chart/validate.ts";
 import { type Kubernetes, kubernetes } from "../support/kubernetes.ts";
+import { type CliRun, cli, installCrds } from "./fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CHART = join(ROOT, "charts/snapmesh");
@@ -28,45 +27,21 @@ let kube: Kubernetes;
 
 beforeAll(async () => {
   kube = await kubernetes();
-  const files = readdirSync(CRD_ROOT, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith(".yaml"))
-    .map((e) => join(e.parentPath, e.name));
-  await kube.kubectl(["apply", "--server-side", ...files.flatMap((f) => ["-f", f])]);
-  await kube.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await installCrds(kube);
 }, 180_000);
 
 afterAll(async () => {
   await kube?.stop();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI as an operator runs it. */
-function snapmesh(args: string[], kubeconfig = kube.kubeconfig): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/src/cli.ts", ...args, "--kubeconfig", kubeconfig], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const snapmesh = (args: string[], kubeconfig = kube.kubeconfig): Promise<CliRun> => cli([...args, "--kubeconfig", kubeconfig]);
 
 /**
  * The command's module in this process, for the cases where what matters is what it does rather than the
  * CLI around it (each CLI process costs seconds of tsx start-up): its stdout, and an error as cli.ts prints it.
  */
-async function direct(ns: string, command: (cluster: Cluster) => Promise<number>, kubeconfig = kube.kubeconfig): Promise<Run> {
+async function direct(ns: string, command: (cluster: Cluster) => Promise<number>, kubeconfig = kube.kubeconfig): Promise<CliRun> {
   let stdout = "";
   const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
     stdout += String(chunk);

@@ -1,7 +1,3 @@
-// `snapmesh status` against a real API server: the chart installed with helm, statuses written as Knative's
-// controllers would, and the command run as a process (its tables, JSON and exit code).
-import { execFile, spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,22 +5,19 @@ import { findBinary, goBinDirs } from "../../scripts/src/processes.ts";
 import { CRD_ROOT } from "../chart/validate.ts";
 import { KUBE_VERSION, type Kubernetes, kubernetes } from "../support/kubernetes.ts";
 import { eventually } from "../support/service.ts";
+import { type CliRun, cli, helm, installCrds } from "./fixtures.ts";
 import { knative } from "./knative-status.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CHART = join(ROOT, "charts/snapmesh");
-const HELM = findBinary("helm", goBinDirs());
+const _HELM = findBinary("helm", goBinDirs());
 
 let kube: Kubernetes;
 let controllers: ReturnType<typeof knative>;
 
 beforeAll(async () => {
   kube = await kubernetes();
-  const files = readdirSync(CRD_ROOT, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith(".yaml"))
-    .map((e) => join(e.parentPath, e.name));
-  await kube.kubectl(["apply", "--server-side", ...files.flatMap((f) => ["-f", f])]);
-  await kube.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await installCrds(kube);
   controllers = knative(kube.kubeconfig);
 }, 180_000);
 
@@ -32,18 +25,11 @@ afterAll(async () => {
   await kube?.stop();
 });
 
-function helm(args: string[]): Promise<string> {
-  if (!HELM) throw new Error("helm is not installed: `go install helm.sh/helm/v3/cmd/helm@v3.16.4` (bash .ci/run does it)");
-  return new Promise((resolve, reject) =>
-    execFile(HELM, [...args, "--kubeconfig", kube.kubeconfig], { encoding: "utf8", maxBuffer: 64 << 20 }, (err, out, stderr) =>
-      err ? reject(new Error(`helm ${args.slice(0, 2).join(" ")}: ${stderr || err.message}`)) : resolve(out),
-    ),
-  );
-}
+const helmHere = (args: string[]) => helm(kube, args);
 
 /** The chart installed without hooks (no Job controller here to run the migrations Helm would wait for). */
 async function install(namespace: string, release = "photos", sets: string[] = []) {
-  await helm([
+  await helmHere([
     "install",
     release,
     CHART,
@@ -57,7 +43,7 @@ async function install(namespace: string, release = "photos", sets: string[] = [
 
 /** The migration Jobs Helm's pre-install hook would have created. */
 async function migrationJobs(namespace: string, release = "photos") {
-  const manifest = await helm([
+  const manifest = await helmHere([
     "template",
     release,
     CHART,
@@ -71,27 +57,8 @@ async function migrationJobs(namespace: string, release = "photos") {
   await kube.kubectl(["apply", "-n", namespace, "-f", "-"], manifest);
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function snapmesh(args: string[], kubeconfig = kube.kubeconfig): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/src/cli.ts", ...args, "--kubeconfig", kubeconfig], {
-      cwd: ROOT,
-      env: { ...process.env, KUBECONFIG: "", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const snapmesh = (args: string[], kubeconfig = kube.kubeconfig): Promise<CliRun> =>
+  cli([...args, "--kubeconfig", kubeconfig], { KUBECONFIG: "" });
 
 const json = async (args: string[]) => {
   const run = await snapmesh([...args, "-o", "json"]);
@@ -425,7 +392,7 @@ describe("snapmesh status", () => {
     expect(fresh.out.releases[0].services[0]).toMatchObject({ ready: false, condition: "Unknown", replicas: null, minScale: 0 });
 
     await controllers.releaseReady(ns, "photos");
-    await helm(["upgrade", "photos", CHART, "-n", ns, "--no-hooks", "--set", "services.social.minScale=1"]);
+    await helmHere(["upgrade", "photos", CHART, "-n", ns, "--no-hooks", "--set", "services.social.minScale=1"]);
     const upgraded = await json(["status", "-n", ns]);
     expect(upgraded.code).toBe(1);
     expect(upgraded.out.releases[0].problems).toEqual([
