@@ -65,6 +65,7 @@ export class Service {
   private server: Server | undefined;
   private draining = false;
   private readonly onStop: Array<() => Promise<void> | void> = [];
+  private readonly schedules: Array<() => void> = [];
 
   constructor(readonly opts: ServiceOptions) {
     const { config } = opts;
@@ -173,16 +174,18 @@ export class Service {
     return this.registry.withEffects({}, fn);
   }
 
-  /** Runs `fn` every `seconds` while the service runs; a failure is logged and the next run tries again. */
+  /** Runs `fn` every `seconds` once the service has started; a failure is logged and the next run tries again. */
   every(seconds: number, task: string, fn: () => Promise<unknown>): void {
-    const timer = setInterval(() => {
-      fn().then(
-        (result) => this.log.debug({ task, result }, "task ran"),
-        (err) => this.log.warn({ task, err: (err as Error).message }, "task failed; will retry"),
-      );
-    }, seconds * 1000);
-    timer.unref();
-    this.onStop.push(() => clearInterval(timer));
+    this.schedules.push(() => {
+      const timer = setInterval(() => {
+        fn().then(
+          (result) => this.log.debug({ task, result }, "task ran"),
+          (err) => this.log.warn({ task, err: (err as Error).message }, "task failed; will retry"),
+        );
+      }, seconds * 1000);
+      timer.unref();
+      this.onStop.push(() => clearInterval(timer));
+    });
   }
 
   /** Hooks run at stop, after in-flight work and before the database closes. */
@@ -293,6 +296,8 @@ export class Service {
       intervalMs: 10 * 60_000,
     });
     this.retention.start();
+    // Scheduled tasks run only in a serving process (not in `main <task>`), once the database is open.
+    for (const schedule of this.schedules) schedule();
     await this.link?.start();
     this.relay.kick();
     if (deadLetters) this.app.post("/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
