@@ -1,6 +1,7 @@
 // `npm run bench`: starts (or finds) NATS and PostgreSQL like the tests do, runs every benchmark, prints figures.
 import { nats } from "../support/nats.ts";
 import { postgres } from "../support/postgres.ts";
+import { likesFairBench } from "./fair/likes.bench.ts";
 import { imagesBench } from "./images.bench.ts";
 import { runtimeBench } from "./runtime.bench.ts";
 import { socialBench } from "./social.bench.ts";
@@ -16,6 +17,7 @@ try {
     storage: () => storageBench(natsServer.url, pg.url),
     social: () => socialBench(natsServer.url, pg.url),
     images: () => imagesBench(natsServer.url, pg.url),
+    likes: () => likesFairBench(natsServer.url, pg.url),
   };
   for (const [name, run] of Object.entries(suites)) {
     if (!only || only === name) await run();
