@@ -24,14 +24,21 @@ export interface OutboxRelayOptions {
 }
 
 /**
- * Publishes facts written to the outbox table, in order, and marks them sent. Runs after each commit that
- * emitted something, on a timer, and once at start (what a crash left).
+ * Publishes facts written to the outbox table and marks them sent, on two paths:
  *
- * No transaction is held while publishing (network I/O): a short statement claims a batch with a lease
- * (`claimed_until`), the rows are published outside any transaction, and another short statement marks
- * them sent. Replicas never claim the same row while its lease holds; a relay that dies mid-batch leaves
- * rows whose lease expires and which are then published again (at-least-once; `Nats-Msg-Id` and the
- * consumers' inbox drop the repeat).
+ * - **From memory, right after commit** (`committed`): the facts a transaction wrote are published at once,
+ *   in the order they were emitted, without reading them back; acks are awaited concurrently and the rows
+ *   are marked sent in batches. No database connection is held while publishing.
+ * - **The poller** (on a timer, once at start, and on `kick`) is the fallback for what the first path did not
+ *   mark: a crash between commit and ack, a failed publish, a sink that was not ready. A short statement
+ *   claims a batch in order with a lease (`claimed_until`), the rows are published outside any
+ *   transaction, and another short statement marks them sent. Replicas never claim the same row while its
+ *   lease holds. It skips rows this process is publishing from memory.
+ *
+ * Delivery is at-least-once either way: a fact may be published twice (a crash after publish and before the
+ * mark, another replica's poller in the instant between commit and ack); `Nats-Msg-Id` and the consumers'
+ * inbox drop the repeat. Facts are published in commit order, except that one whose publish failed is
+ * published again later by the poller, after facts committed behind it.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -40,6 +47,11 @@ export class OutboxRelay {
   private active = false;
   private readonly batchSize: number;
   private readonly leaseMs: number;
+  /** Event ids being published from memory (the poller leaves them alone). */
+  private readonly inFlight = new Set<string>();
+  private readonly publishes = new Set<Promise<void>>();
+  private toMark: string[] = [];
+  private marking: Promise<void> | undefined;
 
   private readonly db: Database;
   private readonly schema: string;
@@ -66,6 +78,65 @@ export class OutboxRelay {
     this.kick();
     this.timer = setInterval(() => this.kick(), this.opts.pollMs);
     this.timer.unref();
+  }
+
+  /** Facts a transaction just committed to the outbox: published now, from memory. */
+  committed(facts: readonly SnapEvent[]): void {
+    if (!this.active) return;
+    // A sink that cannot publish yet leaves the rows to the poller.
+    if ((this.sink as { ready?: boolean }).ready === false) return;
+    for (const fact of facts) {
+      this.inFlight.add(fact.id);
+      const publish = this.sink.publish(fact).then(
+        () => {
+          this.metrics.eventsPublished.inc({ type: fact.type, sink: this.sink.kind, outcome: "ok" });
+          this.toMark.push(fact.id);
+          this.markSent();
+        },
+        (err: unknown) => {
+          this.inFlight.delete(fact.id);
+          this.metrics.eventsPublished.inc({ type: fact.type, sink: this.sink.kind, outcome: "failed" });
+          const message = String((err as Error).message).slice(0, 500);
+          this.log.warn({ eventId: fact.id, err: message }, "publishing a fact failed; the poller retries it");
+          return this.db
+            .query(`UPDATE ${this.schema}.outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1`, [
+              fact.id,
+              message,
+            ])
+            .then(
+              () => {},
+              () => {},
+            );
+        },
+      );
+      this.publishes.add(publish);
+      void publish.finally(() => this.publishes.delete(publish));
+    }
+  }
+
+  /** Marks what was published from memory as sent, many rows per statement. */
+  private markSent(): void {
+    if (this.marking) return;
+    this.marking = (async () => {
+      while (this.toMark.length > 0) {
+        const ids = this.toMark.splice(0, 1000);
+        try {
+          await this.db.query(
+            `UPDATE ${this.schema}.outbox SET sent_at = now(), attempts = attempts + 1
+              WHERE event_id = ANY($1::text[]) AND sent_at IS NULL`,
+            [ids],
+          );
+        } catch (err) {
+          // Left unsent: the poller publishes them again (the stream and the consumers drop the repeat).
+          this.log.warn({ err: (err as Error).message, facts: ids.length }, "could not mark published facts as sent");
+        } finally {
+          for (const id of ids) this.inFlight.delete(id);
+        }
+      }
+    })().finally(() => {
+      this.marking = undefined;
+      if (this.toMark.length > 0) this.markSent();
+    });
   }
 
   /** Asks for a drain soon; coalesces with one already running. */
@@ -143,11 +214,12 @@ export class OutboxRelay {
         WHERE seq IN (
           SELECT o.seq FROM ${table} o
            WHERE o.sent_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < now())
+             AND NOT (o.event_id = ANY($3::text[]))
              AND NOT EXISTS (SELECT 1 FROM ${table} e
                               WHERE e.sent_at IS NULL AND e.seq < o.seq AND e.claimed_until >= now())
            ORDER BY o.seq LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING seq, event, attempts`,
-      [this.batchSize, this.leaseMs],
+      [this.batchSize, this.leaseMs, [...this.inFlight]],
     );
     return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
   }
@@ -166,11 +238,13 @@ export class OutboxRelay {
     return Number(rows[0]?.age ?? 0);
   }
 
-  /** Stops the timer and drains what is left, once (a held relay stays held). */
+  /** Stops the timer, waits for publishes from memory, and drains what is left, once (a held relay stays held). */
   async flush(): Promise<void> {
     if (!this.active) return;
     if (this.timer) clearInterval(this.timer);
     this.active = false;
+    await Promise.all(this.publishes);
+    while (this.marking) await this.marking;
     await this.running;
     await this.drainLoop().catch(() => {});
   }

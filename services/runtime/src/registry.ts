@@ -100,8 +100,8 @@ export class Registry {
     readonly schema: string,
     private readonly db: () => Database,
     private readonly log: Logger,
-    /** Told after a transaction that wrote facts to the outbox has committed (the relay wakes up). */
-    private readonly onFactsCommitted: () => void,
+    /** Told of the facts a transaction wrote to the outbox, once it has committed (the relay publishes them). */
+    private readonly onFactsCommitted: (facts: readonly SnapEvent[]) => void,
   ) {}
 
   command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>, options: CommandOptions = {}): void {
@@ -190,7 +190,7 @@ export class Registry {
     const log = opts.log ?? this.log;
     const after: Array<() => Promise<void> | void> = [];
     const undo: Array<() => Promise<void> | void> = [];
-    let emitted = false;
+    const emitted: SnapEvent[] = [];
     const transaction = this.db().transaction(async (tx) => {
       const ctx: EffectsContext = {
         tx,
@@ -213,7 +213,7 @@ export class Registry {
             fact.type,
             JSON.stringify(fact),
           ]);
-          emitted = true;
+          emitted.push(fact);
           return fact;
         },
         afterCommit: (fn) => {
@@ -235,7 +235,7 @@ export class Registry {
       }
       throw err;
     });
-    if (emitted) this.onFactsCommitted();
+    if (emitted.length > 0) this.onFactsCommitted(emitted);
     for (const fn of after) {
       try {
         await fn();

@@ -77,7 +77,7 @@ export class Service {
       opts.schema,
       () => this.db,
       this.log,
-      () => this.relay?.kick(),
+      (facts) => this.relay?.committed(facts),
     );
     if (opts.emits) this.registry.emits = new Set(opts.emits.map((d) => d.type));
     this.app = createApp({

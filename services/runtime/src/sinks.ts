@@ -1,5 +1,5 @@
 import type { SnapEvent } from "@snapmesh/events";
-import type { NatsConnection } from "nats";
+import type { JetStreamClient, NatsConnection } from "nats";
 import { toBinary } from "./cloudevents-http.js";
 import { type StreamNames, subjectFor } from "./nats.js";
 import { toNatsMessage } from "./nats-binding.js";
@@ -45,14 +45,17 @@ function parseOverrides(json: string | undefined): Record<string, string> {
 /** Publishes to the JetStream stream (NATS binding); `Nats-Msg-Id` = event id, so the stream drops a re-published duplicate within its window. */
 export class NatsSink implements EventSink {
   readonly kind = "nats";
+  private readonly js: JetStreamClient;
   constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
     private readonly names: StreamNames,
-  ) {}
+  ) {
+    this.js = nc.jetstream();
+  }
 
   async publish(event: SnapEvent): Promise<void> {
     const { headers, payload } = toNatsMessage(event);
-    await this.nc.jetstream().publish(subjectFor(this.names, event.type), payload, { msgID: event.id, headers });
+    await this.js.publish(subjectFor(this.names, event.type), payload, { msgID: event.id, headers });
   }
 }
 

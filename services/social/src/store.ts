@@ -15,20 +15,39 @@ const COMMENT = `id, seq::text AS seq, photo_id AS "photoId", author_id AS "auth
   CASE WHEN deleted_at IS NULL THEN text ELSE '' END AS text,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt", deleted_at IS NOT NULL AS deleted`;
 
-export async function addLike(tx: Queryable, photoId: string, userId: string): Promise<boolean> {
-  const { rowCount } = await tx.query("INSERT INTO social.likes (photo_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [
-    photoId,
-    userId,
-  ]);
-  if (rowCount) await bump(tx, photoId, "likes", 1);
-  return rowCount > 0;
+/**
+ * Sets or clears one user's like and moves the exact counter, in one statement: whether the row changed,
+ * and the count after it (the counter's new value when it moved; otherwise its current one).
+ */
+export async function writeLike(
+  tx: Queryable,
+  photoId: string,
+  userId: string,
+  on: boolean,
+): Promise<{ changed: boolean; likes: number }> {
+  const { rows } = await tx.query<{ changed: boolean; likes: number }>(on ? LIKE_SET : LIKE_UNSET, [photoId, userId]);
+  return rows[0]!;
 }
 
-export async function removeLike(tx: Queryable, photoId: string, userId: string): Promise<boolean> {
-  const { rowCount } = await tx.query("DELETE FROM social.likes WHERE photo_id = $1 AND user_id = $2", [photoId, userId]);
-  if (rowCount) await bump(tx, photoId, "likes", -1);
-  return rowCount > 0;
-}
+// A data-modifying CTE's effect is invisible to the rest of its statement, so the count comes from `bumped`
+// when the counter moved and from the table (unchanged) when it did not.
+export const LIKE_SET = `
+  WITH changed AS (
+    INSERT INTO social.likes (photo_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1),
+  bumped AS (
+    INSERT INTO social.counters (photo_id, likes) SELECT $1, 1 FROM changed
+    ON CONFLICT (photo_id) DO UPDATE SET likes = social.counters.likes + 1 RETURNING likes)
+  SELECT EXISTS (SELECT 1 FROM changed) AS changed,
+    coalesce((SELECT likes FROM bumped), (SELECT likes FROM social.counters WHERE photo_id = $1), 0) AS likes`;
+
+export const LIKE_UNSET = `
+  WITH changed AS (
+    DELETE FROM social.likes WHERE photo_id = $1 AND user_id = $2 RETURNING 1),
+  bumped AS (
+    INSERT INTO social.counters (photo_id, likes) SELECT $1, 0 FROM changed
+    ON CONFLICT (photo_id) DO UPDATE SET likes = social.counters.likes - 1 RETURNING likes)
+  SELECT EXISTS (SELECT 1 FROM changed) AS changed,
+    coalesce((SELECT likes FROM bumped), (SELECT likes FROM social.counters WHERE photo_id = $1), 0) AS likes`;
 
 async function bump(tx: Queryable, photoId: string, column: "likes" | "comments", delta: number): Promise<void> {
   await tx.query(

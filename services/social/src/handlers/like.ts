@@ -1,7 +1,7 @@
 import { type DataOf, SocialLikeAdded, SocialLikeRemoved, type SocialLikeSet } from "@snapmesh/events";
 import type { HandlerContext, ReplyData } from "@snapmesh/runtime";
 import type { SocialDeps } from "../deps.js";
-import { addLike, removeLike, socialSummary } from "../store.js";
+import { writeLike } from "../store.js";
 
 type LikeData = DataOf<typeof SocialLikeSet>;
 type LikeReply = ReplyData<typeof SocialLikeSet>;
@@ -10,11 +10,10 @@ type LikeReply = ReplyData<typeof SocialLikeSet>;
 async function setLike(on: boolean, { photoId }: LikeData, ctx: HandlerContext, deps: SocialDeps): Promise<LikeReply> {
   const user = ctx.requireUser();
   deps.likeLimit.hit(user.id);
-  const changed = on ? await addLike(ctx.tx, photoId, user.id) : await removeLike(ctx.tx, photoId, user.id);
-  const { likes, likedByMe } = await socialSummary(ctx.tx, photoId, user.id);
+  const { changed, likes } = await writeLike(ctx.tx, photoId, user.id, on);
   if (changed)
     await ctx.emit(on ? SocialLikeAdded : SocialLikeRemoved, { photoId, userId: user.id, likes }, { subject: photoId });
-  return { photoId, likes, likedByMe };
+  return { photoId, likes, likedByMe: on };
 }
 
 export const likeSet = (data: LikeData, ctx: HandlerContext, deps: SocialDeps) => setLike(true, data, ctx, deps);
