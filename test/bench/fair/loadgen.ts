@@ -1,6 +1,7 @@
 // A load generator in its own process, so that the server it measures does not share its event loop:
 // node:http with a keep-alive Agent, `concurrency` workers cycling through request templates for a fixed
-// time. Prints one JSON line: { requests, seconds, rps, errors, p50ms, p99ms }. Non-2xx answers are errors.
+// time. Prints one JSON line: { requests, seconds, rps, errors, p50ms, p99ms } (plus `bytes`, the response
+// body bytes received, with `countBytes`). Non-2xx answers are errors.
 //   node --import tsx test/bench/fair/loadgen.ts '<json>'   or   … loadgen.ts @args.json
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -10,6 +11,8 @@ export interface RequestTemplate {
   path: string;
   /** `{n}` in a value becomes a number unique within this run (Idempotency-Key, say). */
   headers?: Record<string, string>;
+  /** Sent as the request body (with its content-length). */
+  body?: string;
 }
 
 export interface LoadgenArgs {
@@ -17,6 +20,8 @@ export interface LoadgenArgs {
   templates: RequestTemplate[];
   concurrency?: number;
   durationMs?: number;
+  /** Count the response body bytes (for a rate in bytes/s); off by default. */
+  countBytes?: boolean;
 }
 
 export interface LoadgenResult {
@@ -26,6 +31,8 @@ export interface LoadgenResult {
   errors: number;
   p50ms: number;
   p99ms: number;
+  /** Response body bytes received over the run (only with `countBytes`). */
+  bytes?: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -41,22 +48,30 @@ export async function loadgen(args: LoadgenArgs): Promise<LoadgenResult> {
   const run = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   let next = 0;
   let errors = 0;
+  let bytes = 0;
   const latencies: number[] = [];
 
   const send = (t: RequestTemplate, n: number) =>
     new Promise<number>((resolve) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(t.headers ?? {})) headers[k] = v.replaceAll("{n}", `${run}-${n}`);
+      if (t.body !== undefined) headers["content-length"] = String(Buffer.byteLength(t.body));
       const req = http.request(
         { host: base.hostname, port: base.port, method: t.method, path: t.path, headers, agent },
         (res) => {
-          res.resume();
+          if (args.countBytes) {
+            res.on("data", (chunk: Buffer) => {
+              bytes += chunk.length;
+            });
+          } else {
+            res.resume();
+          }
           res.on("end", () => resolve(res.statusCode ?? 0));
           res.on("error", () => resolve(0));
         },
       );
       req.on("error", () => resolve(0));
-      req.end();
+      req.end(t.body);
     });
 
   const end = performance.now() + durationMs;
@@ -81,6 +96,7 @@ export async function loadgen(args: LoadgenArgs): Promise<LoadgenResult> {
     errors,
     p50ms: percentile(sorted, 50),
     p99ms: percentile(sorted, 99),
+    ...(args.countBytes ? { bytes } : {}),
   };
 }
 
