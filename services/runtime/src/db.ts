@@ -14,7 +14,8 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly kind: "pg" | "pglite";
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** `readOnly`: the transaction can change nothing (one `BEGIN READ ONLY`, no extra round trip). */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { readOnly?: boolean }): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -40,10 +41,10 @@ function openPg(url: string, max: number): Database {
   return {
     kind: "pg",
     ...wrap(pool),
-    async transaction(fn) {
+    async transaction(fn, options) {
       const client = await pool.connect();
       try {
-        await client.query("BEGIN");
+        await client.query(options?.readOnly ? "BEGIN READ ONLY" : "BEGIN");
         const result = await fn(wrap(client));
         await client.query("COMMIT");
         return result;
@@ -77,7 +78,11 @@ async function openPglite(location: string): Promise<Database> {
   return {
     kind: "pglite",
     ...wrap(db),
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    transaction: (fn, options) =>
+      db.transaction(async (tx) => {
+        if (options?.readOnly) await tx.query("SET TRANSACTION READ ONLY");
+        return fn(wrap(tx));
+      }),
     close: () => db.close(),
   };
 }

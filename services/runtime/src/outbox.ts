@@ -80,13 +80,27 @@ export class OutboxRelay {
     this.timer.unref();
   }
 
+  /**
+   * A fact is being written in a transaction not yet committed: the poller leaves its row alone from now
+   * on (a claim running just after the commit would otherwise publish it a second time).
+   */
+  reserve(eventId: string): void {
+    if (this.active) this.inFlight.add(eventId);
+  }
+
+  /** The transaction that wrote these facts rolled back. */
+  released(facts: readonly SnapEvent[]): void {
+    for (const fact of facts) this.inFlight.delete(fact.id);
+  }
+
   /** Facts a transaction just committed to the outbox: published now, from memory. */
   committed(facts: readonly SnapEvent[]): void {
-    if (!this.active) return;
-    // A sink that cannot publish yet leaves the rows to the poller.
-    if ((this.sink as { ready?: boolean }).ready === false) return;
+    // An inactive relay, or a sink that cannot publish yet, leaves the rows to the poller.
+    if (!this.active || (this.sink as { ready?: boolean }).ready === false) {
+      this.released(facts);
+      return;
+    }
     for (const fact of facts) {
-      this.inFlight.add(fact.id);
       const publish = this.sink.publish(fact).then(
         () => {
           this.metrics.eventsPublished.inc({ type: fact.type, sink: this.sink.kind, outcome: "ok" });

@@ -51,11 +51,23 @@ interface Registration {
   subscription: boolean;
   /** Runs only for events a trusted mesh service signed: every fact, and commands marked internal. */
   internal: boolean;
+  /** Changes nothing: runs outside any transaction, with no inbox row, and may emit nothing. */
+  readOnly: boolean;
 }
 
 export interface DispatchResult {
   reply?: SnapEvent;
   duplicate: boolean;
+}
+
+/** The relay's side of the outbox, as transactions see it. */
+export interface OutboxListener {
+  /** A fact is about to be written: no poller may claim its row while this process may publish it. */
+  reserve(eventId: string): void;
+  /** The transaction committed: publish these facts now. */
+  committed(facts: readonly SnapEvent[]): void;
+  /** The transaction rolled back: the facts were never stored. */
+  released(facts: readonly SnapEvent[]): void;
 }
 
 export type Authenticate = (token: string) => Promise<User>;
@@ -68,6 +80,11 @@ export interface CommandOptions {
   dedupe?: boolean;
   /** true: only a mesh service may send it (the event must carry a trusted producer's signature). */
   internal?: boolean;
+  /**
+   * true for a command that changes nothing (signing URLs): it runs outside any transaction (each statement
+   * on its own, no BEGIN/COMMIT round trips), records no inbox row (a repeat simply runs again), and may not emit.
+   */
+  readOnly?: boolean;
 }
 
 export interface DispatchOptions {
@@ -100,8 +117,8 @@ export class Registry {
     readonly schema: string,
     private readonly db: () => Database,
     private readonly log: Logger,
-    /** Told of the facts a transaction wrote to the outbox, once it has committed (the relay publishes them). */
-    private readonly onFactsCommitted: (facts: readonly SnapEvent[]) => void,
+    /** Told of each fact written to the outbox, and whether its transaction committed (the relay publishes it). */
+    private readonly outbox: OutboxListener,
   ) {}
 
   command<C extends CommandDef>(def: C, handler: Handler<DataOf<C>, ReplyData<C>>, options: CommandOptions = {}): void {
@@ -110,14 +127,22 @@ export class Registry {
       replyDef: def.reply,
       handler: handler as Handler<unknown, unknown>,
       subscription: false,
-      dedupe: options.dedupe ?? true,
+      dedupe: options.readOnly ? false : (options.dedupe ?? true),
       internal: options.internal ?? false,
+      readOnly: options.readOnly ?? false,
     });
   }
 
   /** Declares a subscription to a fact: the source of JetStream consumers and of the chart's Triggers. */
   on<D extends EventDef>(def: D, handler: Handler<DataOf<D>, void>): void {
-    this.add({ def, handler: handler as Handler<unknown, unknown>, subscription: true, dedupe: true, internal: true });
+    this.add({
+      def,
+      handler: handler as Handler<unknown, unknown>,
+      subscription: true,
+      dedupe: true,
+      internal: true,
+      readOnly: false,
+    });
   }
 
   private add(reg: Registration): void {
@@ -161,6 +186,7 @@ export class Registry {
    */
   async dispatch(event: SnapEvent, options: DispatchOptions = {}): Promise<DispatchResult> {
     const entry = await this.prepare(event, options);
+    if (entry.reg.readOnly) return this.applyReadOnly(entry, options);
     const result = await this.withEffects({ user: entry.user, log: entry.log, traceparent: event.traceparent }, (effects) =>
       this.applyIn({ ...effects, event, producer: entry.producer, clientIp: options.clientIp }, entry, options),
     );
@@ -208,12 +234,13 @@ export class Registry {
           });
           // Signed before it is stored: the proof travels with the fact through every sink and replay.
           const fact = this.proof ? this.proof.sign(unsigned) : unsigned;
+          this.outbox.reserve(fact.id);
+          emitted.push(fact);
           await tx.query(`INSERT INTO ${this.schema}.outbox (event_id, type, event) VALUES ($1, $2, $3)`, [
             fact.id,
             fact.type,
             JSON.stringify(fact),
           ]);
-          emitted.push(fact);
           return fact;
         },
         afterCommit: (fn) => {
@@ -226,6 +253,7 @@ export class Registry {
       return fn(ctx);
     });
     const result = await transaction.catch(async (err: unknown) => {
+      this.outbox.released(emitted);
       for (const fn of undo.reverse()) {
         try {
           await fn();
@@ -235,7 +263,7 @@ export class Registry {
       }
       throw err;
     });
-    if (emitted.length > 0) this.onFactsCommitted(emitted);
+    if (emitted.length > 0) this.outbox.committed(emitted);
     for (const fn of after) {
       try {
         await fn();
@@ -324,6 +352,31 @@ export class Registry {
       if (result.duplicate) entries[index]!.log.info("duplicate event acknowledged without re-applying");
     }
     return results;
+  }
+
+  /** A read-only command: no transaction, no inbox; what it tries to emit is a bug, refused. */
+  private async applyReadOnly(entry: Prepared, options: DispatchOptions): Promise<DispatchResult> {
+    const { event, reg, data, producer, user, log } = entry;
+    const after: Array<() => Promise<void> | void> = [];
+    const ctx: HandlerContext = {
+      event,
+      tx: this.db(),
+      log,
+      user,
+      producer,
+      clientIp: options.clientIp,
+      requireUser: () => requireUser(user),
+      emit: async (def) => {
+        throw appError("internal", `${event.type} is read-only and cannot emit ${def.type}`);
+      },
+      afterCommit: (fn) => {
+        after.push(fn);
+      },
+      onRollback: () => {},
+    };
+    const out = await reg.handler(data, ctx);
+    for (const fn of after) await fn();
+    return { duplicate: false, reply: reg.replyDef ? this.replyEvent(reg.replyDef, out, event) : undefined };
   }
 
   /** One event inside an open transaction: claim `(source, id)` in the inbox, run the handler, store the reply. */

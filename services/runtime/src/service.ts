@@ -72,13 +72,11 @@ export class Service {
     this.log = opts.logger ?? createLogger(opts.name, config.LOG_LEVEL);
     this.metrics = createMetrics(opts.name);
     this.names = { stream: config.EVENTS_STREAM, subjectPrefix: config.EVENTS_SUBJECT_PREFIX };
-    this.registry = new Registry(
-      opts.name,
-      opts.schema,
-      () => this.db,
-      this.log,
-      (facts) => this.relay?.committed(facts),
-    );
+    this.registry = new Registry(opts.name, opts.schema, () => this.db, this.log, {
+      reserve: (id) => this.relay?.reserve(id),
+      committed: (facts) => this.relay?.committed(facts),
+      released: (facts) => this.relay?.released(facts),
+    });
     if (opts.emits) this.registry.emits = new Set(opts.emits.map((d) => d.type));
     this.app = createApp({
       registry: this.registry,
@@ -163,10 +161,7 @@ export class Service {
 
   /** Runs `fn` in a read-only transaction (queries). */
   read<T>(fn: (db: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
-      await tx.query("SET TRANSACTION READ ONLY");
-      return fn(tx);
-    });
+    return this.db.transaction(fn, { readOnly: true });
   }
 
   /** One transaction with the handler effects and no caller (tasks). */

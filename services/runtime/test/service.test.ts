@@ -244,6 +244,24 @@ describe("exactly-once effects", () => {
     expect(rows).toEqual([{ sent: true, attempts: 1 }]);
   });
 
+  it("runs a read-only command without an inbox row each time it arrives, and refuses what it tries to emit", async () => {
+    const cmd = { ...good, id: "count-1", type: "test.note.count", data: {} };
+    const answers = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${base}/`, { method: "POST", ...structured(cmd) });
+      expect(res.status).toBe(200);
+      answers.push((await res.json()) as { type: string; data: { count: number } });
+    }
+    expect(answers.map((a) => a.type)).toEqual(["test.note.counted", "test.note.counted"]);
+    expect(answers[0]!.data.count).toBe(await noteCount());
+    const inbox = await service.db.query("SELECT 1 FROM notes.inbox WHERE id = 'count-1'");
+    expect(inbox.rowCount).toBe(0);
+    const emitting = await fetch(`${base}/`, { method: "POST", ...structured({ ...cmd, id: "count-2", data: { emit: true } }) });
+    expect(emitting.status).toBe(500);
+    const outbox = await service.db.query("SELECT 1 FROM notes.outbox WHERE event->'data'->>'noteId' = 'never'");
+    expect(outbox.rowCount).toBe(0);
+  });
+
   it("carries the W3C traceparent from a command to the facts it emits", async () => {
     const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const cmd = { ...good, id: "traced-1", traceparent, data: { noteId: "traced", text: "t" } };

@@ -29,7 +29,8 @@ export const storage = defineService({
   handlers: [
     onCommand(StorageObjectPut, objectPut),
     onCommand(StorageObjectDelete, objectDelete),
-    onCommand(StorageUrlSign, urlSign),
+    // Signing reads object rows and changes nothing: no transaction, no inbox.
+    onCommand(StorageUrlSign, urlSign, { readOnly: true }),
   ],
   routes: [
     rest.upload("put", "/v1/objects/*key", objectUpload),
