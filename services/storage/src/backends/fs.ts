@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { type FileHandle, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type BlobBackend, BlobNotFound, type StoredBlob } from "./backend.js";
+
+/** A download reads 1 MiB at a time (Node's default 64 KiB: 16 reads and 16 socket writes per MiB). */
+export const READ_CHUNK_BYTES = 1024 * 1024;
 
 /** Local filesystem (the embedded default): write to a temp file, fsync, rename over the target. */
 export class FsBackend implements BlobBackend {
@@ -43,14 +46,16 @@ export class FsBackend implements BlobBackend {
     return { size: (await stat(target)).size };
   }
 
+  /** One `open()` (a missing blob fails there, no separate `stat()`), read in large chunks: fewer reads and socket writes. */
   async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
-    const p = this.path(key);
+    let fh: FileHandle;
     try {
-      await stat(p);
-    } catch {
-      throw new BlobNotFound(key);
+      fh = await open(this.path(key), "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new BlobNotFound(key);
+      throw err;
     }
-    return createReadStream(p, range ? { start: range.start, end: range.end } : {});
+    return fh.createReadStream({ highWaterMark: READ_CHUNK_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async delete(key: string): Promise<void> {
