@@ -1,6 +1,8 @@
 // `npm run bench`: starts (or finds) NATS and PostgreSQL like the tests do, runs every benchmark, prints figures.
 import { nats } from "../support/nats.ts";
 import { postgres } from "../support/postgres.ts";
+import { doorFairBench } from "./fair/door.bench.ts";
+import { factHopFairBench } from "./fair/fact-hop.bench.ts";
 import { likesFairBench } from "./fair/likes.bench.ts";
 import { imagesBench } from "./images.bench.ts";
 import { runtimeBench } from "./runtime.bench.ts";
@@ -18,6 +20,8 @@ try {
     social: () => socialBench(natsServer.url, pg.url),
     images: () => imagesBench(natsServer.url, pg.url),
     likes: () => likesFairBench(natsServer.url, pg.url),
+    door: () => doorFairBench(natsServer.url, pg.url),
+    "fact-hop": () => factHopFairBench(natsServer.url, pg.url),
   };
   for (const [name, run] of Object.entries(suites)) {
     if (!only || only === name) await run();
