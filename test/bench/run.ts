@@ -1,7 +1,9 @@
 // `npm run bench`: starts (or finds) NATS and PostgreSQL like the tests do, runs every benchmark, prints figures.
 import { nats } from "../support/nats.ts";
 import { postgres } from "../support/postgres.ts";
+import { doorFairBench } from "./fair/door.bench.ts";
 import { downloadsFairBench } from "./fair/downloads.bench.ts";
+import { factHopFairBench } from "./fair/fact-hop.bench.ts";
 import { likesFairBench } from "./fair/likes.bench.ts";
 import { urlsFairBench } from "./fair/urls.bench.ts";
 import { imagesBench } from "./images.bench.ts";
@@ -22,6 +24,8 @@ try {
     likes: () => likesFairBench(natsServer.url, pg.url),
     downloads: () => downloadsFairBench(natsServer.url, pg.url),
     urls: () => urlsFairBench(natsServer.url, pg.url),
+    door: () => doorFairBench(natsServer.url, pg.url),
+    "fact-hop": () => factHopFairBench(natsServer.url, pg.url),
   };
   for (const [name, run] of Object.entries(suites)) {
     if (!only || only === name) await run();

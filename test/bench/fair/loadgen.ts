@@ -11,7 +11,7 @@ export interface RequestTemplate {
   path: string;
   /** `{n}` in a value becomes a number unique within this run (Idempotency-Key, say). */
   headers?: Record<string, string>;
-  /** Sent as the request body (with its content-length). */
+  /** A request body; `{n}` in it becomes the same number as in the headers (a structured event's id, say). */
   body?: string;
 }
 
@@ -55,7 +55,8 @@ export async function loadgen(args: LoadgenArgs): Promise<LoadgenResult> {
     new Promise<number>((resolve) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(t.headers ?? {})) headers[k] = v.replaceAll("{n}", `${run}-${n}`);
-      if (t.body !== undefined) headers["content-length"] = String(Buffer.byteLength(t.body));
+      const body = t.body === undefined ? undefined : Buffer.from(t.body.replaceAll("{n}", `${run}-${n}`));
+      if (body) headers["content-length"] = String(body.length);
       const req = http.request(
         { host: base.hostname, port: base.port, method: t.method, path: t.path, headers, agent },
         (res) => {
@@ -71,7 +72,7 @@ export async function loadgen(args: LoadgenArgs): Promise<LoadgenResult> {
         },
       );
       req.on("error", () => resolve(0));
-      req.end(t.body);
+      req.end(body);
     });
 
   const end = performance.now() + durationMs;
