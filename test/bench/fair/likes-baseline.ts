@@ -20,6 +20,7 @@ import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { connect, headers as natsHeaders } from "nats";
 import pg from "pg";
 import { type PrivateJwk, signEvent, signingKey } from "../../../services/runtime/src/event-proof.ts";
+import { LIKE_SET, LIKE_UNSET } from "../../../services/social/src/store.ts";
 import { BASE_SCHEMA, encodeHeader, ensureStream } from "./baseline-common.ts";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
@@ -27,6 +28,8 @@ await pool.query(BASE_SCHEMA);
 const keys = createLocalJWKSet(JSON.parse(process.env.BENCH_JWKS ?? '{"keys":[]}') as JSONWebKeySet);
 const ISSUER = process.env.SNAPMESH_JWT_ISSUER ?? "snapmesh-auth";
 const ROUTE = /^\/v1\/photos\/([A-Za-z0-9_-]{1,128})\/like$/;
+const SET_SQL = LIKE_SET.replaceAll("social.", "base.");
+const UNSET_SQL = LIKE_UNSET.replaceAll("social.", "base.");
 const PHOTO_ID = /^[A-Za-z0-9._:@/-]{1,512}$/;
 const COMMANDS: Record<string, boolean> = { "snapmesh.social.like.set": true, "snapmesh.social.like.unset": false };
 const nc = process.env.NATS_URL ? await connect({ servers: process.env.NATS_URL }) : undefined;
@@ -103,23 +106,11 @@ async function like(on: boolean, photoId: string, userId: string, claim: Claim |
         return prior.rows[0].reply;
       }
     }
-    const changed = on
-      ? await client.query("INSERT INTO base.likes (photo_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [photoId, userId])
-      : await client.query("DELETE FROM base.likes WHERE photo_id = $1 AND user_id = $2", [photoId, userId]);
-    if (changed.rowCount) {
-      await client.query(
-        `INSERT INTO base.counters (photo_id, likes) VALUES ($1, GREATEST($2, 0))
-         ON CONFLICT (photo_id) DO UPDATE SET likes = base.counters.likes + $2`,
-        [photoId, on ? 1 : -1],
-      );
-    }
-    const { rows } = await client.query<{ likes: number; comments: number; likedByMe: boolean }>(
-      `SELECT coalesce(c.likes, 0) AS likes, coalesce(c.comments, 0) AS comments,
-         EXISTS (SELECT 1 FROM base.likes l WHERE l.photo_id = $1 AND l.user_id = $2) AS "likedByMe"
-       FROM (SELECT 1) AS one LEFT JOIN base.counters c ON c.photo_id = $1`,
-      [photoId, userId],
-    );
-    const { likes, likedByMe } = rows[0]!;
+    // social's own statement (one round trip: the change and the count), on this database's copy of its tables.
+    const { rows } = await client.query<{ changed: boolean; likes: number }>(on ? SET_SQL : UNSET_SQL, [photoId, userId]);
+    const { likes } = rows[0]!;
+    const likedByMe = on;
+    const changed = { rowCount: rows[0]!.changed ? 1 : 0 };
     if (changed.rowCount) {
       const unsigned: Event = {
         specversion: "1.0",
