@@ -3,10 +3,10 @@
 // download.ts, served through the runtime's query door and the fs backend, services/storage/src/backends/fs.ts).
 // What it does, per request, as storage does it: checks the key; verifies the URL's HMAC-SHA256 in constant
 // time and its expiry (services/storage/src/signing.ts verify); reads the object's row in a read-only
-// transaction on a pg Pool of 10 — BEGIN, SET TRANSACTION READ ONLY, the same `SELECT … FROM objects WHERE
+// transaction on a pg Pool of 10 — BEGIN READ ONLY, the same `SELECT … FROM objects WHERE
 // key = $1`, COMMIT (storage's ctx.read: services/runtime/src/service.ts read) — and checks it is live and
 // holds the bytes the URL was signed for; sends the same headers (ETag, Cache-Control, Accept-Ranges,
-// Last-Modified, X-Content-Type-Options, Content-Type, Content-Length); stats the blob, then streams the very
+// Last-Modified, X-Content-Type-Options, Content-Type, Content-Length); then streams the very
 // file storage serves with `createReadStream(path, { highWaterMark }).pipe(res)`.
 // What it leaves out: express (routing, its query parser, res.set), If-None-Match/Range handling (the load
 // sends neither header; storage only reads them), error replies, metrics.
@@ -15,7 +15,6 @@
 // default 64 KiB like createReadStream's), PORT (default 0). Prints `listening <port>` once it accepts requests.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -64,8 +63,7 @@ function verified(key: string, q: URLSearchParams, now: number): string | undefi
 async function liveObject(key: string): Promise<Row | undefined> {
   const client = await pool.connect();
   try {
-    await client.query("BEGIN");
-    await client.query("SET TRANSACTION READ ONLY");
+    await client.query("BEGIN READ ONLY");
     const { rows } = await client.query<Row>(`SELECT ${COLUMNS} FROM base.objects WHERE key = $1`, [key]);
     await client.query("COMMIT");
     const row = rows[0];
@@ -99,7 +97,6 @@ const server = http.createServer((req, res) => {
     if (!obj) return fail(res, 404);
     if (obj.sha256 !== sha256) return fail(res, 410);
     const file = join(root, obj.blob);
-    await stat(file);
     res.writeHead(200, {
       etag: obj.etag,
       "cache-control": `private, max-age=${Math.max(0, Number(q.get("expires")) - now)}`,

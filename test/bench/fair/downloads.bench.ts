@@ -101,8 +101,8 @@ export async function downloadsFairBench(natsUrl: string, databaseUrl: string): 
     ratioLine("ratio of medians bare stream 1 MiB / 64 KiB", bare[MiB]! / bare[64 * KiB]!, "> 1: a larger buffer helps");
     const perRequest = median(results.storage!.map((r) => (r.bytes ?? 0) / Math.max(1, r.requests)));
     console.log(
-      `caveats: both check the same HMAC, run the same read-only transaction (BEGIN, SET TRANSACTION READ ONLY, SELECT, ` +
-        `COMMIT) and stat the same file, which sits in the page cache (no disk I/O); storage adds express and its ` +
+      `caveats: both check the same HMAC, run the same read-only transaction (BEGIN READ ONLY, SELECT, COMMIT) and ` +
+        `open the same file, which sits in the page cache (no disk I/O); storage adds express and its ` +
         `middleware; the load generator reads every byte (${fmt(perRequest / KiB)} KiB a response) and shares the 2 cores.`,
     );
   } finally {

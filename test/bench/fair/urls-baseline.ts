@@ -3,10 +3,9 @@
 // signUrls → store.ts liveObjects, reached through the runtime's REST command door).
 // What it does, per request, as storage does it: reads the JSON body and checks it (1-50 keys, each a valid
 // object key; ttlSeconds an integer if given); verifies the same ES256 session token (issuer, audience,
-// algorithms, sub and exp); runs the same statements on a pg Pool of 10 — BEGIN, the one
-// `SELECT key, owner, sha256 … WHERE key = ANY($1) AND deleted_at IS NULL`, COMMIT (a REST command without
-// Idempotency-Key claims no inbox row, but the runtime still opens a transaction around the handler:
-// services/runtime/src/registry.ts withEffects); keeps the keys the caller owns; computes the same
+// algorithms, sub and exp); runs the same one statement on a pg Pool of 10, outside any transaction as storage
+// does (url.sign is a read-only command: services/runtime/src/registry.ts applyReadOnly) — the
+// `SELECT key, owner, sha256 … WHERE key = ANY($1) AND deleted_at IS NULL`; keeps the keys the caller owns; computes the same
 // HMAC-SHA256 over `GET\nkey\nsha256\nexpires` (services/storage/src/signing.ts) and answers the same
 // `{ items: [{ key, url, expiresAt }] }`.
 // What it leaves out (the runtime's share of the work, which the ratio measures): express and its JSON body
@@ -58,22 +57,11 @@ const user = async (authorization: string | undefined): Promise<string | undefin
 
 const signUrls = async (keys: string[], ttlSeconds: number, userId: string) => {
   const expires = Math.floor(Date.now() / 1000) + Math.min(ttlSeconds, MAX_TTL_SECONDS);
-  const client = await pool.connect();
-  let live: Map<string, { owner: string; sha256: string }>;
-  try {
-    await client.query("BEGIN");
-    const { rows } = await client.query<{ key: string; owner: string; sha256: string }>(
-      "SELECT key, owner, sha256 FROM base.objects WHERE key = ANY($1) AND deleted_at IS NULL",
-      [keys],
-    );
-    await client.query("COMMIT");
-    live = new Map(rows.map((r) => [r.key, r]));
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  const { rows } = await pool.query<{ key: string; owner: string; sha256: string }>(
+    "SELECT key, owner, sha256 FROM base.objects WHERE key = ANY($1) AND deleted_at IS NULL",
+    [keys],
+  );
+  const live = new Map(rows.map((r) => [r.key, r]));
   return keys.map((key) => {
     const obj = live.get(key);
     if (!obj || obj.owner !== userId) return { key, error: { code: "object_not_found", message: `no object '${key}'` } };
