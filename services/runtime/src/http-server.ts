@@ -4,6 +4,7 @@ import type { SnapEvent } from "@snapmesh/events";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
 import { AppError, appError, badRequest, relayedError, toAppError, tooLarge } from "./errors.js";
+import { hasBody, JSON_TYPE, readBody, writeBody } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import type { DispatchResult, Registry } from "./registry.js";
@@ -86,8 +87,8 @@ export function createApp(deps: HttpServerDeps): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.post("/", express.raw({ type: () => true, limit: deps.maxBodyBytes }), async (req, res) => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  app.post("/", async (req, res) => {
+    const body = hasBody(req) ? await readBody(req, deps.maxBodyBytes) : Buffer.alloc(0);
     const { mode, events } = parseCloudEvents(req.headers, body);
     const authorization = req.headers.authorization;
     const options = { ...(authorization ? { authorization } : {}), clientIp: req.ip };
@@ -106,7 +107,7 @@ export function createApp(deps: HttpServerDeps): express.Express {
 function sendReplies(res: Response, mode: string, results: DispatchResult[]): void {
   const replies = results.map((r) => r.reply).filter((r): r is SnapEvent => r !== undefined);
   if (mode === "batch") {
-    res.status(200).type("application/cloudevents-batch+json").send(JSON.stringify(replies));
+    writeBody(res, 200, "application/cloudevents-batch+json; charset=utf-8", JSON.stringify(replies));
     return;
   }
   const reply = replies[0];
@@ -115,11 +116,12 @@ function sendReplies(res: Response, mode: string, results: DispatchResult[]): vo
     return;
   }
   if (mode === "structured") {
-    res.status(200).type("application/cloudevents+json").send(JSON.stringify(reply));
+    writeBody(res, 200, "application/cloudevents+json; charset=utf-8", JSON.stringify(reply));
     return;
   }
   const { headers, body } = toBinary(reply);
-  res.status(200).set(headers).send(body);
+  const { "content-type": contentType = JSON_TYPE, ...rest } = headers;
+  writeBody(res, 200, contentType, body, rest);
 }
 
 /** Last in the chain: the public error model; never a stack trace, never a 500 for bad input. */

@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { CommandDef, SnapEvent } from "@snapmesh/events";
-import express, { type Request, type Response } from "express";
+import type express from "express";
+import type { Request, Response } from "express";
 import { requireUtf8 } from "./cloudevents-http.js";
 import type { Queryable } from "./db.js";
-import { unauthorized } from "./errors.js";
+import { badRequest, unauthorized } from "./errors.js";
+import { hasBody, readBody, writeJson } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { EffectsContext, ReplyData, User } from "./registry.js";
 
@@ -165,15 +167,8 @@ export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: R
 }
 
 function mountCommand<D>(app: express.Express, host: RouteHost<D>, route: CommandRoute<D>): void {
-  const json = express.json({
-    limit: host.maxBodyBytes,
-    type: () => true,
-    strict: false,
-    verify: (_req, _res, buf) => requireUtf8(buf),
-  });
-  const parseIfBody = (req: Request, res: Response, next: (err?: unknown) => void) =>
-    req.headers["content-length"] || req.headers["transfer-encoding"] ? json(req, res, next) : next();
-  app[route.method](route.path, parseIfBody, async (req: Request, res: Response) => {
+  app[route.method](route.path, async (req: Request, res: Response) => {
+    if (hasBody(req)) req.body = parseJsonBody(await readBody(req, host.maxBodyBytes));
     const event = restEvent(host.name, route.def.type, route.input(routeRequest(req)), req);
     const data = await host.dispatch(event, req);
     const body = route.body ? route.body(data as never, host.deps()) : data;
@@ -181,17 +176,28 @@ function mountCommand<D>(app: express.Express, host: RouteHost<D>, route: Comman
   });
 }
 
+/** Any JSON value (an empty body is `{}`), from UTF-8 bytes. */
+function parseJsonBody(bytes: Buffer): unknown {
+  if (bytes.length === 0) return {};
+  const text = requireUtf8(bytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest("malformed_json", "the body is not valid JSON");
+  }
+}
+
 async function send(req: Request, res: Response, result: unknown, okStatus: number): Promise<void> {
   if (!isReply(result)) {
     if (result === undefined) res.status(okStatus === 200 ? 204 : okStatus).end();
-    else res.status(okStatus).json(result);
+    else writeJson(res, okStatus, result);
+    return;
+  }
+  if (result.json !== undefined) {
+    writeJson(res, result.status, result.json, result.headers);
     return;
   }
   res.status(result.status).set(result.headers ?? {});
-  if (result.json !== undefined) {
-    res.json(result.json);
-    return;
-  }
   if (!result.stream || req.method === "HEAD") {
     res.end();
     return;
