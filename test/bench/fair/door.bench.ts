@@ -93,9 +93,9 @@ export async function doorFairBench(natsUrl: string, databaseUrl: string): Promi
     }
     console.log(
       "caveats: every event claims its inbox row and stores its reply in both; both verify the same ES256 session token " +
-        "(Authorization header) and sign each fact (Ed25519); the baseline checks the required attributes by hand (no " +
-        "CloudEvents SDK schema validation, no zod) and publishes each fact to JetStream right after its commit, social's " +
-        "outbox relay claims, publishes and marks them (rounds start on drained outboxes).",
+        "(Authorization header; social answers a token it verified before from its cache) and sign each fact (Ed25519); the baseline checks the required attributes by hand (no " +
+        "CloudEvents SDK schema validation, no zod) and both publish each fact to JetStream right after its commit and " +
+        "then mark it sent (rounds start on drained outboxes).",
     );
   } finally {
     await fx.stop();

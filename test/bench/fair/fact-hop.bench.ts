@@ -314,7 +314,7 @@ export async function factHopFairBench(natsUrl: string, databaseUrl: string): Pr
         "compared with this process's clock; both verify the fact's " +
         "Ed25519 proof with the runtime's verifyEvent; leg 1 deletes a photo with two likes and a comment; leg 2's like " +
         "arrives over REST and both facts are signed alike; hops run back to back, so the " +
-        "relay's bookkeeping after a publish (mark sent, count pending) can delay the next hop's publish.",
+        "relay's bookkeeping after a publish (marking it sent) can delay the next hop's publish.",
     );
   } finally {
     await Promise.all(notices.map((n) => n.end()));

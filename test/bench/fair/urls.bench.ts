@@ -64,7 +64,8 @@ export async function urlsFairBench(natsUrl: string, databaseUrl: string): Promi
     const b = rateLine("baseline node:http + pg: token, same SELECT, HMAC", results.baseline!, "URLs/s");
     ratioLine("ratio of medians storage / baseline", s / b, "≥ 0.60");
     console.log(
-      "caveats: both verify the same ES256 token and run BEGIN, the same SELECT, COMMIT on a pool of 10; storage adds " +
+      "caveats: both verify the same ES256 token (storage answers a token it verified before from its cache) and run " +
+        "the same SELECT outside a transaction on a pool of 10; storage adds " +
         "express, the CloudEvent the request becomes, zod checks of it and of its reply, and metrics; 1 URL per request.",
     );
   } finally {
