@@ -2,6 +2,8 @@
 import { nats } from "../support/nats.ts";
 import { postgres } from "../support/postgres.ts";
 import { likesFairBench } from "./fair/likes.bench.ts";
+import { rssGrowthFairBench } from "./fair/rss.bench.ts";
+import { startupFairBench } from "./fair/startup.bench.ts";
 import { imagesBench } from "./images.bench.ts";
 import { runtimeBench } from "./runtime.bench.ts";
 import { socialBench } from "./social.bench.ts";
@@ -18,6 +20,8 @@ try {
     social: () => socialBench(natsServer.url, pg.url),
     images: () => imagesBench(natsServer.url, pg.url),
     likes: () => likesFairBench(natsServer.url, pg.url),
+    startup: () => startupFairBench(natsServer.url, pg.url),
+    "rss-growth": () => rssGrowthFairBench(natsServer.url, pg.url),
   };
   for (const [name, run] of Object.entries(suites)) {
     if (!only || only === name) await run();
