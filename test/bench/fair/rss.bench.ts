@@ -1,6 +1,7 @@
 // The fair RSS-growth row: social's bundle (what its image runs) with real NATS and PostgreSQL, driven by the load
 // generator in a process of its own through 40,000 requests (a session-token GET of a photo's summary and PUT/DELETE
-// likes), its VmRSS read every 5,000; the slope over the last half says whether memory keeps growing.
+// likes); its VmRSS and JS heap read every ~1,000 requests and shown every 5,000. The slope over the last half says
+// whether memory keeps growing.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import type { RequestTemplate } from "./loadgen.ts";
 import { buildBundles, jwksServer, rssMiB, serviceEnv, spawnNode, untilReady } from "./startup.bench.ts";
 
 const TOTAL = Number(process.env.BENCH_RSS_REQUESTS ?? 40_000);
-const SAMPLES = 8;
+const ROWS = 8;
 const USERS = 200;
 const PHOTOS = 20;
 
@@ -30,6 +31,12 @@ function mix(tokens: string[]): RequestTemplate[] {
     );
   }
   return out;
+}
+
+/** The JS heap in use, MiB, from the service's own /metrics (prom-client's default process metrics). */
+async function heapUsedMiB(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes\{[^}]*\} (\d+)/m.exec(text)?.[1]) / 2 ** 20;
 }
 
 /** Least-squares slope of y over x. */
@@ -57,47 +64,72 @@ export async function rssGrowthFairBench(natsUrl: string, databaseUrl: string): 
     await untilReady(port, service);
     await new Promise((r) => setTimeout(r, 1000));
     const templates = mix(tokens);
-    const samples = [{ requests: 0, rss: rssMiB(service.pid!) }];
-    const step = TOTAL / SAMPLES;
+    const base = `http://127.0.0.1:${port}`;
+    const sample = async (requests: number) => ({ requests, rss: rssMiB(service.pid!), heap: await heapUsedMiB(base) });
+    const samples = [await sample(0)];
+    // A sample every ~1,000 requests; a row every 5,000 gives the window's spread, as one sample lands anywhere on
+    // the garbage collector's sawtooth.
+    const step = TOTAL / ROWS;
+    const sub = step / 5;
     let done = 0;
     let errors = 0;
     let rps = 0;
-    let next = step;
-    while (done < TOTAL - step * 0.05) {
-      // Each run goes on where the last one stopped in the mix; its length is aimed at the next sample point.
+    let next = sub;
+    while (done < TOTAL - sub * 0.25) {
+      // Each run goes on where the last one stopped in the mix; its length is aimed at the next sample point, at most
+      // 2 s, as the rate climbs while the JIT warms up (a first estimate would overshoot).
       const offset = done % templates.length;
       const r = await loadgen(dir, {
-        url: `http://127.0.0.1:${port}`,
+        url: base,
         templates: [...templates.slice(offset), ...templates.slice(0, offset)],
-        durationMs: rps > 0 ? Math.max(200, ((next - done) / rps) * 1000) : 1000,
+        durationMs: rps > 0 ? Math.min(2000, Math.max(200, ((next - done) / rps) * 1000)) : 1000,
       });
       done += r.requests;
       errors += r.errors;
       rps = r.rps;
-      if (done >= next - step * 0.05) {
-        samples.push({ requests: done, rss: rssMiB(service.pid!) });
-        next = (Math.floor(done / step + 0.05) + 1) * step;
+      if (done >= next - sub * 0.25) {
+        samples.push(await sample(done));
+        next = (Math.floor(done / sub + 0.25) + 1) * sub;
       }
     }
+    const windows = Array.from({ length: ROWS }, (_, w) =>
+      samples.filter((s) => s.requests > 0 && Math.min(ROWS, Math.max(1, Math.ceil((s.requests - sub * 0.25) / step))) === w + 1),
+    ).filter((w) => w.length > 0);
 
     console.log(
       `\n## rss-growth, fair: social's bundle (as its image runs it) through ${fmt(TOTAL)} requests from the load generator ` +
         `in its own process (c=16, keep-alive; per user and photo GET …/social, PUT …/like, GET …/social, DELETE …/like, ` +
-        `${USERS} users × ${PHOTOS} photos, session tokens), VmRSS after each ~${fmt(step)} requests`,
+        `${USERS} users × ${PHOTOS} photos, session tokens); VmRSS and the JS heap in use (its /metrics) every ~${fmt(sub)} ` +
+        `requests, a row every ~${fmt(step)}`,
     );
-    for (const s of samples) {
-      const label = s.requests === 0 ? "0 (ready, 1 s idle)" : fmt(s.requests);
-      console.log(`${`RSS after ${label} requests`.padEnd(52)} ${fmt(s.rss, 1).padStart(7)} MiB`);
-    }
-    const lastHalf = samples.filter((s) => s.requests >= TOTAL / 2).map((s) => ({ x: s.requests / 10_000, y: s.rss }));
-    const growth = lastHalf.length >= 2 ? fmt(slope(lastHalf), 2) : "n/a";
+    const range = (xs: number[]) => `${fmt(Math.min(...xs), 1)}–${fmt(Math.max(...xs), 1)}`;
     console.log(
-      `${"slope over the last half, MiB per 10k requests".padEnd(52)} ${growth.padStart(7)}   (target ≈ 0, no growth trend)`,
+      `${"RSS when ready, after 1 s idle".padEnd(52)} ${fmt(samples[0]!.rss, 1).padStart(7)} MiB   (JS heap in use ${fmt(samples[0]!.heap, 1)})`,
+    );
+    for (const w of windows) {
+      const last = w.at(-1)!;
+      console.log(
+        `${`RSS after ${fmt(last.requests)} requests`.padEnd(52)} ${fmt(last.rss, 1).padStart(7)} MiB   ` +
+          `(${range(w.map((s) => s.rss))} over the window; JS heap in use ${range(w.map((s) => s.heap))})`,
+      );
+    }
+    // Over the last half: RSS by least squares over every sample; the heap by its floor (each window's lowest), which
+    // is what survives collection.
+    const half = samples.filter((s) => s.requests >= TOTAL / 2);
+    const floors = windows
+      .filter((w) => w.at(-1)!.requests >= TOTAL / 2)
+      .map((w) => ({ x: w.at(-1)!.requests / 10_000, y: Math.min(...w.map((s) => s.heap)) }));
+    const rssTrend = half.length >= 2 ? fmt(slope(half.map((s) => ({ x: s.requests / 10_000, y: s.rss }))), 2) : "n/a";
+    const heapTrend = floors.length >= 2 ? fmt(slope(floors), 2) : "n/a";
+    console.log(
+      `${"slope of RSS over the last half, MiB per 10k requests".padEnd(52)} ${rssTrend.padStart(7)}   ` +
+        `(target ≈ 0, no growth trend; the JS heap's floor ${heapTrend})`,
     );
     console.log(
       `caveats: one run (BENCH_ROUNDS does not apply; BENCH_RSS_REQUESTS sets the total); ${fmt(rps, 0)} req/s in the last ` +
-        `stretch, ${errors} non-2xx answers; RSS holds garbage not yet collected, so one sample swings by a few MiB and the ` +
-        "first half includes the JIT warming up; the relay publishes each like's fact to NATS as it goes.",
+        `stretch, ${errors} non-2xx answers; RSS and the heap hold garbage not yet collected (hence the ranges), the first ` +
+        "half includes the JIT warming up, the service idles ~1 s between the load generator's runs, and its relay " +
+        "publishes each like's fact to NATS as it goes.",
     );
   } finally {
     await stopped(service);
