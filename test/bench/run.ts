@@ -5,6 +5,8 @@ import { doorFairBench } from "./fair/door.bench.ts";
 import { downloadsFairBench } from "./fair/downloads.bench.ts";
 import { factHopFairBench } from "./fair/fact-hop.bench.ts";
 import { likesFairBench } from "./fair/likes.bench.ts";
+import { rssGrowthFairBench } from "./fair/rss.bench.ts";
+import { startupFairBench } from "./fair/startup.bench.ts";
 import { urlsFairBench } from "./fair/urls.bench.ts";
 import { imagesBench } from "./images.bench.ts";
 import { runtimeBench } from "./runtime.bench.ts";
@@ -26,6 +28,8 @@ try {
     urls: () => urlsFairBench(natsServer.url, pg.url),
     door: () => doorFairBench(natsServer.url, pg.url),
     "fact-hop": () => factHopFairBench(natsServer.url, pg.url),
+    startup: () => startupFairBench(natsServer.url, pg.url),
+    "rss-growth": () => rssGrowthFairBench(natsServer.url, pg.url),
   };
   for (const [name, run] of Object.entries(suites)) {
     if (!only || only === name) await run();
