@@ -137,6 +137,11 @@ const malformed: Array<[string, { headers: Record<string, string>; body: string 
   ["structured: array instead of object", structured([good]), 400, "invalid_cloudevent"],
   ["structured: bad time", structured({ ...good, time: "yesterday" }), 400, "invalid_cloudevent"],
   ["structured: bad extension name", structured({ ...good, "Bad-Name": "x" }), 400, "invalid_attribute_name"],
+  ["structured: source with a space", structured({ ...good, source: "/a b" }), 400, "invalid_cloudevent"],
+  ["structured: relative dataschema", structured({ ...good, dataschema: "schemas/x.json" }), 400, "invalid_cloudevent"],
+  ["structured: empty subject", structured({ ...good, subject: "" }), 400, "invalid_cloudevent"],
+  ["structured: object extension", structured({ ...good, ext: { a: 1 } }), 400, "invalid_cloudevent"],
+  ["structured: time without zone", structured({ ...good, time: "2026-11-26T05:00:00" }), 400, "invalid_cloudevent"],
   ["structured: data_base64", structured({ ...without("data"), data_base64: "AAAA" }), 415, "unsupported_media_type"],
   [
     "structured: other format",
