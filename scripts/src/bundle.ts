@@ -2,8 +2,69 @@
 // dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
 // ../migrations from the bundle, as from src/main.ts). PGlite stays external (it loads its WASM files).
 import { cpSync, existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { SERVICES } from "@snapmesh/events";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
+
+// zod's namespace export carries every locale (358 KiB); snapmesh speaks English only, and zod registers `en` itself.
+const englishOnly: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/]classic[\\/]/.test(args.importer) ? { path: args.importer, namespace: "zod-locales" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(new URL("../locales/en.js", `file://${args.path}`).pathname)};`,
+      loader: "js",
+      resolveDir: "/",
+    }));
+  },
+};
+
+// Modules express loads at import for what snapmesh never or rarely calls: body-parser (and iconv-lite's tables; the
+// runtime reads bodies itself), mime-types (all of mime-db, built into maps) and type-is. Each becomes a stand-in
+// with the same exports that loads the real module on first use.
+const LAZY = ["body-parser", "mime-types", "type-is"];
+const requireHere = createRequire(import.meta.url);
+const lazyModules: Plugin = {
+  name: "lazy-modules",
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${LAZY.join("|")})$`) }, async (args) => {
+      if (args.pluginData === "real") return undefined;
+      const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: "real" });
+      return { path: real.path, namespace: "lazy-module" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "lazy-module" }, (args) => {
+      const names = Object.keys(requireHere(args.path) as object);
+      return {
+        contents: `let real;
+          const load = () => (real ??= require(${JSON.stringify(args.path)}));
+          function lazy(...a) { return load().apply(this, a); }
+          for (const name of ${JSON.stringify(names)}) Object.defineProperty(lazy, name, { get: () => load()[name], enumerable: true });
+          module.exports = lazy;`,
+        loader: "js",
+        resolveDir: "/",
+      };
+    });
+  },
+};
+
+// An ESM import of node:http makes Node build its ESM facade, which reads every export, and one of them loads Node's
+// built-in undici (WebSocket and friends): ~20 ms at start. Taken with require(), the module is just loaded.
+const builtinsByRequire: Plugin = {
+  name: "builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
+      args.namespace === "builtin-by-require"
+        ? { path: args.path, external: true }
+        : { path: args.path, namespace: "builtin-by-require" },
+    );
+    b.onLoad({ filter: /.*/, namespace: "builtin-by-require" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path.startsWith("node:") ? args.path : `node:${args.path}`)});`,
+      loader: "js",
+    }));
+  },
+};
 
 for (const name of SERVICES) {
   const result = await build({
@@ -18,6 +79,10 @@ for (const name of SERVICES) {
     target: "node20",
     format: "esm",
     sourcemap: true,
+    // Whitespace out, and ASCII only: one non-Latin-1 character makes V8 keep the whole source at two bytes a character.
+    minifyWhitespace: true,
+    charset: "ascii",
+    plugins: [englishOnly, lazyModules, builtinsByRequire],
     external: ["@electric-sql/pglite", "pg-native"],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: "warning",

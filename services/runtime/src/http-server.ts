@@ -4,7 +4,7 @@ import type { SnapEvent } from "@snapmesh/events";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
 import { AppError, appError, badRequest, relayedError, toAppError, tooLarge } from "./errors.js";
-import { hasBody, JSON_TYPE, readBody, writeBody } from "./http-body.js";
+import { hasBody, JSON_TYPE, readBody, writeBody, writeJson } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import type { DispatchResult, Registry } from "./registry.js";
@@ -77,14 +77,14 @@ export function createApp(deps: HttpServerDeps): express.Express {
   });
 
   app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
+    writeJson(res, 200, { status: "ok" });
   });
   app.get("/readyz", async (_req, res) => {
     const ok = await Promise.resolve(deps.ready()).catch(() => false);
-    res.status(ok ? 200 : 503).json({ status: ok ? "ready" : "not_ready" });
+    writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not_ready" });
   });
   app.get("/metrics", async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    writeBody(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
   });
 
   app.post("/", async (req, res) => {

