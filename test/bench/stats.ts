@@ -9,21 +9,6 @@ export function summary(samplesMs: number[]): { p50: number; p99: number; n: num
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
 }
 
-/** Runs `fn` with `concurrency` workers until `durationMs` passes; returns operations per second. */
-export async function throughput(fn: () => Promise<void>, concurrency: number, durationMs: number): Promise<number> {
-  const end = performance.now() + durationMs;
-  let done = 0;
-  const worker = async () => {
-    while (performance.now() < end) {
-      await fn();
-      done++;
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return done / ((performance.now() - start) / 1000);
-}
-
 export const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
 
 export function row(label: string, value: string, baseline?: string, ratio?: number): void {
