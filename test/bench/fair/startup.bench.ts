@@ -46,7 +46,7 @@ function imageNode(): string | undefined {
   return node;
 }
 const STARTS = Number(process.env.BENCH_ROUNDS ?? 5);
-const IDLE_MS = 1000;
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 1000);
 const run = promisify(execFile);
 
 /**
