@@ -22,9 +22,10 @@ const englishOnly: Plugin = {
 };
 
 // Modules express loads at import for what snapmesh never or rarely calls: body-parser (and iconv-lite's tables; the
-// runtime reads bodies itself), mime-types (all of mime-db, built into maps) and type-is. Each becomes a stand-in
-// with the same exports that loads the real module on first use.
-const LAZY = ["body-parser", "mime-types", "type-is"];
+// runtime reads bodies itself), mime-types (all of mime-db, built into maps), type-is, qs (extended query strings)
+// and finalhandler (requests no route answers). Each becomes a stand-in with the same exports that loads the real
+// module on first use.
+const LAZY = ["body-parser", "mime-types", "type-is", "qs", "finalhandler"];
 const requireHere = createRequire(import.meta.url);
 const lazyModules: Plugin = {
   name: "lazy-modules",
@@ -35,12 +36,17 @@ const lazyModules: Plugin = {
       return { path: real.path, namespace: "lazy-module" };
     });
     b.onLoad({ filter: /.*/, namespace: "lazy-module" }, (args) => {
-      const names = Object.keys(requireHere(args.path) as object);
+      const real = requireHere(args.path) as Record<string, unknown>;
+      const names = Object.keys(real);
+      // Functions are forwarded (an importer may copy one at load, as express does with body-parser's); values are getters.
+      const functions = names.filter((n) => typeof real[n] === "function");
       return {
         contents: `let real;
           const load = () => (real ??= require(${JSON.stringify(args.path)}));
           function lazy(...a) { return load().apply(this, a); }
-          for (const name of ${JSON.stringify(names)}) Object.defineProperty(lazy, name, { get: () => load()[name], enumerable: true });
+          for (const name of ${JSON.stringify(functions)}) lazy[name] = function (...a) { return load()[name].apply(this, a); };
+          for (const name of ${JSON.stringify(names.filter((n) => !functions.includes(n)))})
+            Object.defineProperty(lazy, name, { get: () => load()[name], enumerable: true });
           module.exports = lazy;`,
         loader: "js",
         resolveDir: "/",
@@ -49,8 +55,6 @@ const lazyModules: Plugin = {
   },
 };
 
-// An ESM import of node:http makes Node build its ESM facade, which reads every export, and one of them loads Node's
-// built-in undici (WebSocket and friends): ~20 ms at start. Taken with require(), the module is just loaded.
 const builtinsByRequire: Plugin = {
   name: "builtins-by-require",
   setup(b) {

@@ -28,12 +28,18 @@ const CACHE_ENTRIES = 5_000;
  * it instead of calling auth per request.
  */
 export function sessionVerifier(opts: VerifierOptions): Authenticate {
-  const keys: JWTVerifyGetKey =
-    opts.jwks instanceof URL
-      ? createRemoteJWKSet(opts.jwks, { cacheMaxAge: 10 * 60_000, cooldownDuration: 5_000, timeoutDuration: 3_000 })
-      : typeof opts.jwks === "function"
-        ? opts.jwks
-        : createLocalJWKSet(opts.jwks);
+  const { jwks } = opts;
+  // Made on first use: a remote key set touches Node's fetch, whose loading costs ~20 ms of a cold start.
+  let resolver: JWTVerifyGetKey | undefined;
+  const keys: JWTVerifyGetKey = (header, input) => {
+    resolver ??=
+      jwks instanceof URL
+        ? createRemoteJWKSet(jwks, { cacheMaxAge: 10 * 60_000, cooldownDuration: 5_000, timeoutDuration: 3_000 })
+        : typeof jwks === "function"
+          ? jwks
+          : createLocalJWKSet(jwks);
+    return resolver(header, input);
+  };
   const verified = new VerifiedTokens((opts.cacheSeconds ?? 60) * 1000);
   return async (token: string): Promise<User> => {
     const known = verified.get(token);
