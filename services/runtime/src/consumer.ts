@@ -54,8 +54,13 @@ export class JetStreamConsumers {
       max_deliver: -1,
     };
     try {
-      await jsm.consumers.info(stream, durable);
-      await jsm.consumers.update(stream, durable, settings);
+      const { config } = await jsm.consumers.info(stream, durable);
+      const same =
+        JSON.stringify([...(config.filter_subjects ?? [])].sort()) === JSON.stringify(settings.filter_subjects) &&
+        config.ack_wait === settings.ack_wait &&
+        config.max_deliver === settings.max_deliver;
+      // A restart with unchanged subscriptions (every cold start) skips the round trip.
+      if (!same) await jsm.consumers.update(stream, durable, settings);
     } catch {
       await jsm.consumers.add(stream, {
         durable_name: durable,

@@ -294,7 +294,10 @@ export class Service {
     this.retention.start();
     // Scheduled tasks run only in a serving process (not in `main <task>`), once the database is open.
     for (const schedule of this.schedules) schedule();
+    // The first PostgreSQL connection (its SCRAM exchange) is made while NATS connects, not after.
+    const warmed = this.db.query("SELECT 1").catch(() => undefined);
     await this.link?.start();
+    await warmed;
     this.relay.kick();
     if (deadLetters) this.app.post("/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
     this.app.use(notFoundHandler());
