@@ -1,7 +1,7 @@
 // `npm run build` (after the type check): each service of the manifest bundled into an ESM entry for its container image,
 // dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
 // ../migrations from the bundle, as from src/main.ts). PGlite stays external (it loads its WASM files).
-import { cpSync, existsSync } from "node:fs";
+import { cpSync, existsSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { SERVICES } from "@snapmesh/events";
 import { build, type Plugin } from "esbuild";
@@ -71,6 +71,8 @@ const builtinsByRequire: Plugin = {
 };
 
 for (const name of SERVICES) {
+  // esbuild never removes outputs: chunks of an earlier build (other hashes) would otherwise end up in the image.
+  rmSync(`dist/${name}/bin`, { recursive: true, force: true });
   const result = await build({
     entryPoints: { main: `services/${name}/src/main.ts` },
     outdir: `dist/${name}/bin`,
