@@ -161,6 +161,12 @@ const malformed: Array<[string, { headers: Record<string, string>; body: string 
   ["binary: bad percent-encoding", binary({ "ce-source": "%zz" }), 400, "invalid_header"],
   ["no ce headers, text", { headers: { "content-type": "text/plain" }, body: "hello" }, 415, "unsupported_media_type"],
   ["no ce headers, JSON", { headers: { "content-type": "application/json" }, body: "{}" }, 400, "not_a_cloudevent"],
+  [
+    "compressed body",
+    { headers: { "content-type": "application/cloudevents+json", "content-encoding": "gzip" }, body: "{}" },
+    415,
+    "unsupported_media_type",
+  ],
   ["over-size body", structured({ ...good, data: { noteId: "n", text: "x".repeat(8000) } }), 413, "payload_too_large"],
   ["batch: not an array", batch({ ...good } as unknown as unknown[]), 400, "invalid_batch"],
   ["batch: empty", batch([]), 400, "invalid_batch"],
