@@ -43,7 +43,8 @@ export class JetStreamConsumers {
    */
   async start(types: string[]): Promise<void> {
     if (types.length === 0) return;
-    const jsm = await this.nc.jetstreamManager();
+    // The streams were just ensured (NatsLink), which checked that the account has JetStream.
+    const jsm = await this.nc.jetstreamManager({ checkAPI: false });
     const { stream } = this.opts.names;
     const durable = JetStreamConsumers.durableName(this.opts.service);
     const settings = {

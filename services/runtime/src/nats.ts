@@ -17,8 +17,10 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
 /** Creates (or leaves as they are) the facts stream and its dead-letter stream. */
 export async function ensureStreams(nc: NatsConnection, names: StreamNames): Promise<JetStreamManager> {
   const jsm = await nc.jetstreamManager();
-  await ensureStream(jsm, names.stream, `${names.subjectPrefix}.>`, 2 * 60_000);
-  await ensureStream(jsm, dlqStream(names), `${dlqPrefix(names)}.>`, 60_000);
+  await Promise.all([
+    ensureStream(jsm, names.stream, `${names.subjectPrefix}.>`, 2 * 60_000),
+    ensureStream(jsm, dlqStream(names), `${dlqPrefix(names)}.>`, 60_000),
+  ]);
   return jsm;
 }
 

@@ -1,3 +1,6 @@
+import type http from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { type NatsConnection, nanos, RetentionPolicy, StorageType } from "nats";
 
 // What the fair baselines share. The tables they work on, under a schema of their own (`base`): social's migration
@@ -42,4 +45,42 @@ export async function ensureStream(nc: NatsConnection, stream: string, subjectPr
       duplicate_window: nanos(2 * 60_000),
     }),
   );
+}
+
+/**
+ * The caller's user id from `Authorization: Bearer <token>`, verified as the services verify a session token
+ * (ES256/EdDSA against the issuer's key set from BENCH_JWKS, issuer, audience, sub and exp) on every call;
+ * undefined for none or a bad one. `allowDev: false` refuses the dev provider's tokens, as a service without
+ * SNAPMESH_DEV_AUTH does.
+ */
+export function tokenVerifier(opts: { allowDev: boolean }): (authorization: string | undefined) => Promise<string | undefined> {
+  const keys = createLocalJWKSet(JSON.parse(process.env.BENCH_JWKS ?? '{"keys":[]}') as JSONWebKeySet);
+  const issuer = process.env.SNAPMESH_JWT_ISSUER ?? "snapmesh-auth";
+  return async (authorization) => {
+    if (!authorization?.startsWith("Bearer ")) return undefined;
+    try {
+      const { payload } = await jwtVerify(authorization.slice(7), keys, {
+        issuer,
+        audience: "snapmesh",
+        algorithms: ["ES256", "EdDSA"],
+        requiredClaims: ["sub", "exp"],
+      });
+      return payload.prv === "dev" && !opts.allowDev ? undefined : String(payload.sub);
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/** Listens on loopback (PORT, default any), prints `listening <port>`, and on SIGTERM closes and runs `close`. */
+export function serveBaseline(server: http.Server, close: () => Promise<unknown>): void {
+  server.keepAliveTimeout = 65_000;
+  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+    process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
+  });
+  process.on("SIGTERM", () => {
+    server.close();
+    server.closeAllConnections();
+    void close().then(() => process.exit(0));
+  });
 }

@@ -16,9 +16,9 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createReadStream } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
+import { serveBaseline } from "./baseline-common.ts";
 import { seedObjects, validKey } from "./objects-table.ts";
 import type { ObjectRow } from "./storage-fixture.ts";
 
@@ -111,12 +111,4 @@ const server = http.createServer((req, res) => {
     stream.pipe(res);
   })().catch(() => fail(res, 500));
 });
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
-});
-process.on("SIGTERM", () => {
-  server.close();
-  server.closeAllConnections();
-  void pool.end().then(() => process.exit(0));
-});
+serveBaseline(server, () => pool.end());

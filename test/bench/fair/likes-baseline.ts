@@ -15,18 +15,14 @@
 // PORT (default 0). Prints `listening <port>` once it accepts requests.
 import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { connect, headers as natsHeaders } from "nats";
 import pg from "pg";
 import { type PrivateJwk, signEvent, signingKey } from "../../../services/runtime/src/event-proof.ts";
 import { LIKE_SET, LIKE_UNSET } from "../../../services/social/src/store.ts";
-import { BASE_SCHEMA, encodeHeader, ensureStream } from "./baseline-common.ts";
+import { BASE_SCHEMA, encodeHeader, ensureStream, serveBaseline, tokenVerifier } from "./baseline-common.ts";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
 await pool.query(BASE_SCHEMA);
-const keys = createLocalJWKSet(JSON.parse(process.env.BENCH_JWKS ?? '{"keys":[]}') as JSONWebKeySet);
-const ISSUER = process.env.SNAPMESH_JWT_ISSUER ?? "snapmesh-auth";
 const ROUTE = /^\/v1\/photos\/([A-Za-z0-9_-]{1,128})\/like$/;
 const SET_SQL = LIKE_SET.replaceAll("social.", "base.");
 const UNSET_SQL = LIKE_UNSET.replaceAll("social.", "base.");
@@ -68,20 +64,7 @@ class Refused extends Error {
   }
 }
 
-async function user(authorization: string | undefined): Promise<string | undefined> {
-  if (!authorization?.startsWith("Bearer ")) return undefined;
-  try {
-    const { payload } = await jwtVerify(authorization.slice(7), keys, {
-      issuer: ISSUER,
-      audience: "snapmesh",
-      algorithms: ["ES256", "EdDSA"],
-      requiredClaims: ["sub", "exp"],
-    });
-    return String(payload.sub);
-  } catch {
-    return undefined;
-  }
-}
+const user = tokenVerifier({ allowDev: true });
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -275,12 +258,4 @@ const server = http.createServer((req, res) => {
   if (!match || (method !== "PUT" && method !== "DELETE")) return send(res, 404, { error: { code: "not_found" } });
   rest(req, res, match[1]!, method === "PUT").catch(fail);
 });
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
-});
-process.on("SIGTERM", () => {
-  server.close();
-  server.closeAllConnections();
-  void Promise.all([pool.end(), nc?.drain()]).then(() => process.exit(0));
-});
+serveBaseline(server, () => Promise.all([pool.end(), nc?.drain()]));

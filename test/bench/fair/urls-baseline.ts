@@ -16,9 +16,8 @@
 // address, so the URLs are the same), PORT (default 0). Prints `listening <port>` once it accepts requests.
 import { createHmac } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import pg from "pg";
+import { serveBaseline, tokenVerifier } from "./baseline-common.ts";
 import { seedObjects, validKey } from "./objects-table.ts";
 import type { ObjectRow } from "./storage-fixture.ts";
 
@@ -33,27 +32,12 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
 await seedObjects(pool, JSON.parse(process.env.BENCH_OBJECTS ?? "[]") as ObjectRow[]);
-const jwks = createLocalJWKSet(JSON.parse(process.env.BENCH_JWKS ?? '{"keys":[]}') as JSONWebKeySet);
-const ISSUER = process.env.SNAPMESH_JWT_ISSUER ?? "snapmesh-auth";
 const signing = process.env.BENCH_SIGNING_KEY ?? "";
 const kid = signing.slice(0, signing.indexOf(":"));
 const secret = Buffer.from(signing.slice(signing.indexOf(":") + 1));
 const publicBase = (process.env.BENCH_PUBLIC_BASE ?? "").replace(/\/$/, "");
 
-const user = async (authorization: string | undefined): Promise<string | undefined> => {
-  if (!authorization?.startsWith("Bearer ")) return undefined;
-  try {
-    const { payload } = await jwtVerify(authorization.slice(7), jwks, {
-      issuer: ISSUER,
-      audience: "snapmesh",
-      algorithms: ["ES256", "EdDSA"],
-      requiredClaims: ["sub", "exp"],
-    });
-    return payload.prv === "dev" ? undefined : String(payload.sub);
-  } catch {
-    return undefined;
-  }
-};
+const user = tokenVerifier({ allowDev: false });
 
 const signUrls = async (keys: string[], ttlSeconds: number, userId: string) => {
   const expires = Math.floor(Date.now() / 1000) + Math.min(ttlSeconds, MAX_TTL_SECONDS);
@@ -100,12 +84,4 @@ const server = http.createServer((req, res) => {
     })().catch(() => send(res, 500, { error: { code: "internal" } }));
   });
 });
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
-});
-process.on("SIGTERM", () => {
-  server.close();
-  server.closeAllConnections();
-  void pool.end().then(() => process.exit(0));
-});
+serveBaseline(server, () => pool.end());
