@@ -175,7 +175,8 @@ export function requireUtf8(body: Buffer | Uint8Array): string {
   }
 }
 
-function parseJson(body: Buffer): unknown {
+/** A JSON value from a UTF-8 body: 400 `malformed_json` (or `invalid_utf8`) otherwise. */
+export function parseJson(body: Buffer): unknown {
   if (body.length === 0) throw badRequest("malformed_json", "the body is empty");
   const text = requireUtf8(body);
   try {

@@ -3,9 +3,9 @@ import type { Readable } from "node:stream";
 import type { CommandDef, SnapEvent } from "@snapmesh/events";
 import type express from "express";
 import type { Request, Response } from "express";
-import { requireUtf8 } from "./cloudevents-http.js";
+import { parseJson } from "./cloudevents-http.js";
 import type { Queryable } from "./db.js";
-import { badRequest, unauthorized } from "./errors.js";
+import { unauthorized } from "./errors.js";
 import { hasBody, readBody, writeJson } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { EffectsContext, ReplyData, User } from "./registry.js";
@@ -168,23 +168,15 @@ export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: R
 
 function mountCommand<D>(app: express.Express, host: RouteHost<D>, route: CommandRoute<D>): void {
   app[route.method](route.path, async (req: Request, res: Response) => {
-    if (hasBody(req)) req.body = parseJsonBody(await readBody(req, host.maxBodyBytes));
+    if (hasBody(req)) {
+      const bytes = await readBody(req, host.maxBodyBytes);
+      req.body = bytes.length === 0 ? {} : parseJson(bytes);
+    }
     const event = restEvent(host.name, route.def.type, route.input(routeRequest(req)), req);
     const data = await host.dispatch(event, req);
     const body = route.body ? route.body(data as never, host.deps()) : data;
     await send(req, res, body, route.status ?? 200);
   });
-}
-
-/** Any JSON value (an empty body is `{}`), from UTF-8 bytes. */
-function parseJsonBody(bytes: Buffer): unknown {
-  if (bytes.length === 0) return {};
-  const text = requireUtf8(bytes);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badRequest("malformed_json", "the body is not valid JSON");
-  }
 }
 
 async function send(req: Request, res: Response, result: unknown, okStatus: number): Promise<void> {
