@@ -64,7 +64,7 @@ export function writeBody(
   res.end(body);
 }
 
-export const JSON_TYPE = "application/json; charset=utf-8";
+const JSON_TYPE = "application/json; charset=utf-8";
 
 export function writeJson(res: ServerResponse, status: number, value: unknown, headers?: Readonly<Record<string, string>>): void {
   writeBody(res, status, JSON_TYPE, JSON.stringify(value), headers);

@@ -4,7 +4,7 @@ import type { SnapEvent } from "@snapmesh/events";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
 import { AppError, appError, badRequest, relayedError, toAppError, tooLarge } from "./errors.js";
-import { hasBody, JSON_TYPE, readBody, writeBody, writeJson } from "./http-body.js";
+import { hasBody, readBody, writeBody, writeJson } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import type { DispatchResult, Registry } from "./registry.js";
@@ -120,8 +120,8 @@ function sendReplies(res: Response, mode: string, results: DispatchResult[]): vo
     return;
   }
   const { headers, body } = toBinary(reply);
-  const { "content-type": contentType = JSON_TYPE, ...rest } = headers;
-  writeBody(res, 200, contentType, body, rest);
+  const { "content-type": contentType, ...rest } = headers;
+  writeBody(res, 200, contentType!, body, rest);
 }
 
 /** Last in the chain: the public error model; never a stack trace, never a 500 for bad input. */

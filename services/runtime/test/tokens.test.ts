@@ -1,22 +1,14 @@
-import { createLocalJWKSet, exportJWK, generateKeyPair, type JSONWebKeySet, type JWTVerifyGetKey, SignJWT } from "jose";
+import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SESSION_AUDIENCE, sessionVerifier } from "../src/internal.ts";
+import { testIssuer } from "../../../test/support/tokens.ts";
+import { sessionVerifier } from "../src/internal.ts";
 
 const ISSUER = "snapmesh-auth";
 
+/** Tokens signed as auth signs them (test/support), with a key set to verify them by. */
 async function issuer() {
-  const { privateKey, publicKey } = await generateKeyPair("ES256");
-  const jwks: JSONWebKeySet = { keys: [{ ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" }] };
-  const token = (sub: string, expiresIn = "15m") =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: "ES256", kid: "k1" })
-      .setSubject(sub)
-      .setIssuer(ISSUER)
-      .setAudience(SESSION_AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(expiresIn)
-      .sign(privateKey);
-  return { jwks, token };
+  const { jwks, token } = await testIssuer(ISSUER);
+  return { jwks, token: (sub: string, expiresIn = "15m") => token(sub, { expiresIn }) };
 }
 
 /** A key resolver that counts how often it is asked (once per real signature verification) and can be emptied. */

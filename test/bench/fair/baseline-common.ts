@@ -72,6 +72,13 @@ export function tokenVerifier(opts: { allowDev: boolean }): (authorization: stri
   };
 }
 
+/** A JSON answer with its length, as the services write theirs. */
+export function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
 /** Listens on loopback (PORT, default any), prints `listening <port>`, and on SIGTERM closes and runs `close`. */
 export function serveBaseline(server: http.Server, close: () => Promise<unknown>): void {
   server.keepAliveTimeout = 65_000;

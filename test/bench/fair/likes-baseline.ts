@@ -19,7 +19,7 @@ import { connect, headers as natsHeaders } from "nats";
 import pg from "pg";
 import { type PrivateJwk, signEvent, signingKey } from "../../../services/runtime/src/event-proof.ts";
 import { LIKE_SET, LIKE_UNSET } from "../../../services/social/src/store.ts";
-import { BASE_SCHEMA, encodeHeader, ensureStream, serveBaseline, tokenVerifier } from "./baseline-common.ts";
+import { BASE_SCHEMA, encodeHeader, ensureStream, send, serveBaseline, tokenVerifier } from "./baseline-common.ts";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
 await pool.query(BASE_SCHEMA);
@@ -231,12 +231,6 @@ async function rest(req: http.IncomingMessage, res: http.ServerResponse, photoId
   const caller = sha256(userId);
   const claim = typeof key === "string" ? { source, id, type, caller } : undefined;
   send(res, 200, (await like(on, photoId, userId, claim)).data);
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
-  res.end(text);
 }
 
 const server = http.createServer((req, res) => {

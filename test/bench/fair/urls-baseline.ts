@@ -17,18 +17,12 @@
 import { createHmac } from "node:crypto";
 import http from "node:http";
 import pg from "pg";
-import { serveBaseline, tokenVerifier } from "./baseline-common.ts";
+import { send, serveBaseline, tokenVerifier } from "./baseline-common.ts";
 import { seedObjects, validKey } from "./objects-table.ts";
 import type { ObjectRow } from "./storage-fixture.ts";
 
 const TTL_SECONDS = 7200; // STORAGE_URL_TTL_SECONDS's default, under STORAGE_URL_TTL_MAX_SECONDS's (7 days)
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
-
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
 await seedObjects(pool, JSON.parse(process.env.BENCH_OBJECTS ?? "[]") as ObjectRow[]);
