@@ -18,24 +18,25 @@ export const SharecodeCreated = fact(
   "share-code",
   "snapmesh.sharecode.created",
   "A share code was made (also the reply to sharecode.create).",
-  z.object({ code: shareCode, imageUrl: z.url().nullable(), expiresAt: isoTime.nullable(), createdBy: userId, page }),
+  () => z.object({ code: shareCode, imageUrl: z.url().nullable(), expiresAt: isoTime.nullable(), createdBy: userId, page }),
 );
 
 export const SharecodeCreate = command(
   "share-code",
   "snapmesh.sharecode.create",
   "Make a share code: payload stored, QR PNG stored in storage, temporary image URL returned.",
-  z.object({
-    page,
-    params,
-    ttlSeconds: z
-      .number()
-      .int()
-      .min(60)
-      .max(365 * 24 * 3600)
-      .optional(),
-    provider: z.enum(["qrcode", "wechat"]).optional().describe("who renders the image; default qrcode (local)"),
-  }),
+  () =>
+    z.object({
+      page,
+      params,
+      ttlSeconds: z
+        .number()
+        .int()
+        .min(60)
+        .max(365 * 24 * 3600)
+        .optional(),
+      provider: z.enum(["qrcode", "wechat"]).optional().describe("who renders the image; default qrcode (local)"),
+    }),
   SharecodeCreated,
 );
 
@@ -43,35 +44,30 @@ export const SharecodeResolved = reply(
   "share-code",
   "snapmesh.sharecode.resolved",
   "A share code's payload (reply to sharecode.resolve).",
-  z.object({
-    code: shareCode,
-    page,
-    params,
-    scans: z.number().int(),
-    expiresAt: isoTime.nullable(),
-    imageStatus: z.enum(["ok", "gone"]),
-  }),
+  () =>
+    z.object({
+      code: shareCode,
+      page,
+      params,
+      scans: z.number().int(),
+      expiresAt: isoTime.nullable(),
+      imageStatus: z.enum(["ok", "gone"]),
+    }),
 );
 
 export const SharecodeResolve = command(
   "share-code",
   "snapmesh.sharecode.resolve",
   "Resolve a code to its payload; counts a scan.",
-  z.object({ code: z.string().min(1).max(32) }),
+  () => z.object({ code: z.string().min(1).max(32) }),
   SharecodeResolved,
 );
 
-export const SharecodeScanned = fact(
-  "share-code",
-  "snapmesh.sharecode.scanned",
-  "A share code was resolved.",
+export const SharecodeScanned = fact("share-code", "snapmesh.sharecode.scanned", "A share code was resolved.", () =>
   z.object({ code: shareCode, scans: z.number().int() }),
 );
 
-export const SharecodeExpired = reply(
-  "share-code",
-  "snapmesh.sharecode.expired",
-  "How many expired codes were purged.",
+export const SharecodeExpired = reply("share-code", "snapmesh.sharecode.expired", "How many expired codes were purged.", () =>
   z.object({ purged: z.number().int() }),
 );
 
@@ -79,6 +75,6 @@ export const SharecodeExpire = command(
   "share-code",
   "snapmesh.sharecode.expire",
   "Purge expired codes. Internal: accepted only signed by a mesh service; the schedule runs in share-code or as the chart's CronJob (`main purge`).",
-  z.object({}).loose(),
+  () => z.object({}).loose(),
   SharecodeExpired,
 );

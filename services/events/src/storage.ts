@@ -17,18 +17,19 @@ export const StorageObjectStored = reply(
   "storage",
   "snapmesh.storage.object.stored",
   "The object was stored (reply to object.put).",
-  stored,
+  () => stored,
 );
 
 export const StorageObjectPut = command(
   "storage",
   "snapmesh.storage.object.put",
   "Store a small object (base64 data, at most 1 MiB) owned by the caller. Large files use PUT /v1/objects/{key}.",
-  z.object({
-    key: objectKey,
-    contentType: z.string().min(1).max(100).describe("declared media type; must agree with the bytes").optional(),
-    data: z.base64().max(1_400_000).describe("the bytes, base64 (at most ~1 MiB decoded)"),
-  }),
+  () =>
+    z.object({
+      key: objectKey,
+      contentType: z.string().min(1).max(100).describe("declared media type; must agree with the bytes").optional(),
+      data: z.base64().max(1_400_000).describe("the bytes, base64 (at most ~1 MiB decoded)"),
+    }),
   StorageObjectStored,
 );
 
@@ -36,14 +37,14 @@ export const StorageObjectRemoved = reply(
   "storage",
   "snapmesh.storage.object.removed",
   "The object was deleted (reply to object.delete).",
-  z.object({ key: objectKey }),
+  () => z.object({ key: objectKey }),
 );
 
 export const StorageObjectDelete = command(
   "storage",
   "snapmesh.storage.object.delete",
   "Delete an object; only its owner may.",
-  z.object({ key: objectKey }),
+  () => z.object({ key: objectKey }),
   StorageObjectRemoved,
 );
 
@@ -51,32 +52,34 @@ export const StorageUrlSigned = reply(
   "storage",
   "snapmesh.storage.url.signed",
   "Temporary download URLs, one item per requested key (an item carries an error when the key cannot be signed).",
-  z.object({
-    items: z.array(
-      z.object({
-        key: z.string(),
-        url: z.url().optional(),
-        expiresAt: isoTime.optional(),
-        error: z.object({ code: z.string(), message: z.string() }).optional(),
-      }),
-    ),
-  }),
+  () =>
+    z.object({
+      items: z.array(
+        z.object({
+          key: z.string(),
+          url: z.url().optional(),
+          expiresAt: isoTime.optional(),
+          error: z.object({ code: z.string(), message: z.string() }).optional(),
+        }),
+      ),
+    }),
 );
 
 export const StorageUrlSign = command(
   "storage",
   "snapmesh.storage.url.sign",
   "Issue temporary download URLs for up to 50 objects (like getTempFileURL).",
-  z.object({
-    keys: z.array(objectKey).min(1).max(50).describe("1 to 50 object keys"),
-    ttlSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(30 * 24 * 3600)
-      .optional()
-      .describe("lifetime; default 7200, capped by the service"),
-  }),
+  () =>
+    z.object({
+      keys: z.array(objectKey).min(1).max(50).describe("1 to 50 object keys"),
+      ttlSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(30 * 24 * 3600)
+        .optional()
+        .describe("lifetime; default 7200, capped by the service"),
+    }),
   StorageUrlSigned,
 );
 
@@ -84,12 +87,12 @@ export const StorageObjectCreated = fact(
   "storage",
   "snapmesh.storage.object.created",
   "An object was stored (new, or a new version of the same key).",
-  stored.extend({ owner: userId }),
+  () => stored.extend({ owner: userId }),
 );
 
 export const StorageObjectDeleted = fact(
   "storage",
   "snapmesh.storage.object.deleted",
   "An object was deleted; its bytes are gone.",
-  z.object({ key: objectKey, owner: userId }),
+  () => z.object({ key: objectKey, owner: userId }),
 );
