@@ -21,30 +21,38 @@ const englishOnly: Plugin = {
   },
 };
 
-// Modules express loads at import for what snapmesh never or rarely calls: body-parser (and iconv-lite's tables; the
-// runtime reads bodies itself), mime-types (all of mime-db, built into maps), type-is, qs (extended query strings)
-// and finalhandler (requests no route answers). Each becomes a stand-in with the same exports that loads the real
-// module on first use.
-const LAZY = ["body-parser", "mime-types", "type-is", "qs", "finalhandler"];
+// Modules loaded at import for what snapmesh never or rarely calls. Each becomes a stand-in with the same exports that
+// loads the real module on first use.
+// - prom-client's Pushgateway (with zlib, http and https) and cluster aggregation (with node:cluster), and the
+//   OpenTelemetry API it reads only for exemplars;
+// - nats.js's nkeys (NKey and JWT credentials) and the SHA-256 of its object store.
+const LAZY: Array<{ path: RegExp; importer?: RegExp }> = [
+  { path: /^(@opentelemetry\/api|nkeys\.js)$/ },
+  { path: /^\.\/lib\/(pushgateway|cluster)$/, importer: /[\\/]prom-client[\\/]index\.js$/ },
+  { path: /^\.\.\/nats-base-client\/js-sha256$/, importer: /[\\/]nats[\\/]lib[\\/]jetstream[\\/]objectstore\.js$/ },
+];
 const requireHere = createRequire(import.meta.url);
 const lazyModules: Plugin = {
   name: "lazy-modules",
   setup(b) {
-    b.onResolve({ filter: new RegExp(`^(${LAZY.join("|")})$`) }, async (args) => {
-      if (args.pluginData === "real") return undefined;
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === "real" || !LAZY.some((l) => l.path.test(args.path) && (l.importer?.test(args.importer) ?? true)))
+        return undefined;
       const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: "real" });
       return { path: real.path, namespace: "lazy-module" };
     });
     b.onLoad({ filter: /.*/, namespace: "lazy-module" }, (args) => {
       const real = requireHere(args.path) as Record<string, unknown>;
       const names = Object.keys(real);
-      // Functions are forwarded (an importer may copy one at load, as express does with body-parser's); values are getters.
+      // Functions are forwarded (an importer may copy one at load); values are getters.
       const functions = names.filter((n) => typeof real[n] === "function");
       return {
         contents: `let real;
           const load = () => (real ??= require(${JSON.stringify(args.path)}));
-          function lazy(...a) { return load().apply(this, a); }
-          for (const name of ${JSON.stringify(functions)}) lazy[name] = function (...a) { return load()[name].apply(this, a); };
+          const call = (f, self, a, target) => (target ? Reflect.construct(f, a, target) : f.apply(self, a));
+          function lazy(...a) { return call(load(), this, a, new.target); }
+          for (const name of ${JSON.stringify(functions)})
+            lazy[name] = function (...a) { return call(load()[name], this, a, new.target); };
           for (const name of ${JSON.stringify(names.filter((n) => !functions.includes(n)))})
             Object.defineProperty(lazy, name, { get: () => load()[name], enumerable: true });
           module.exports = lazy;`,

@@ -1,13 +1,13 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
 import type { SnapEvent } from "@snapmesh/events";
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { parseCloudEvents, toBinary } from "./cloudevents-http.js";
-import { AppError, appError, badRequest, relayedError, toAppError, tooLarge } from "./errors.js";
+import { type AppError, appError, badRequest, toAppError, tooLarge } from "./errors.js";
 import { hasBody, readBody, writeBody, writeJson } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import type { DispatchResult, Registry } from "./registry.js";
+import { type ErrorHandler, type Exchange, type Handler, Router } from "./router.js";
 
 export interface HttpServerDeps {
   registry: Registry;
@@ -28,8 +28,6 @@ export interface ServerTimeouts {
 }
 
 const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, requestMs: 300_000 };
-const SERVER_TIMEOUTS = "snapmesh server timeouts";
-const SERVER_METRICS = "snapmesh server metrics";
 
 // Addresses a proxy hop inside the cluster or on this host can have: loopback, link-local, private and CGNAT ranges.
 const INTERNAL = new BlockList();
@@ -44,7 +42,7 @@ INTERNAL.addSubnet("fc00::", 7, "ipv6");
 INTERNAL.addSubnet("fe80::", 10, "ipv6");
 
 /**
- * Express's `trust proxy`: at most `hops` proxies, and only proxies with an internal address. Knative puts
+ * Which proxies to believe: at most `hops` proxies, and only proxies with an internal address. Knative puts
  * the activator in the path only some of the time (cold, or short of burst capacity), so the number of
  * hops varies; stopping at the first public address keeps a client from choosing its own address by
  * sending X-Forwarded-For when fewer proxies than `hops` are in the path.
@@ -60,38 +58,48 @@ function isInternal(addr: string): boolean {
   return family === 4 ? INTERNAL.check(addr, "ipv4") : family === 6 ? INTERNAL.check(addr, "ipv6") : false;
 }
 
-/** The express app: CloudEvents on `POST /`, health, metrics; REST routes are added by the service. */
-export function createApp(deps: HttpServerDeps): express.Express {
+/** A service's HTTP app: its router, and what `listen()` needs to make the server. */
+export class HttpApp extends Router {
+  constructor(
+    readonly timeouts: ServerTimeouts,
+    readonly metrics: Metrics,
+    options: ConstructorParameters<typeof Router>[0],
+  ) {
+    super(options);
+  }
+}
+
+/** The app: CloudEvents on `POST /`, health, metrics; REST routes are added by the service. */
+export function createApp(deps: HttpServerDeps): HttpApp {
   const { registry, metrics } = deps;
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
-  if (deps.trustProxyHops > 0) app.set("trust proxy", trustedHops(deps.trustProxyHops));
-  app.set(SERVER_TIMEOUTS, deps.timeouts ?? DEFAULT_TIMEOUTS);
-  app.set(SERVER_METRICS, metrics);
-  app.use(observe(metrics));
-  app.use((_req, res, next) => {
-    if (!deps.draining()) return next();
-    res.setHeader("connection", "close");
-    next(appError("shutting_down", "the service is shutting down; retry"));
+  const app = new HttpApp(deps.timeouts ?? DEFAULT_TIMEOUTS, metrics, {
+    onError: errorHandler(deps.log, metrics),
+    notFound: notFoundHandler(),
+    ...(deps.trustProxyHops > 0 ? { trustProxy: trustedHops(deps.trustProxyHops) } : {}),
+    before: (x) => {
+      observe(metrics, x);
+      if (!deps.draining()) return true;
+      x.res.setHeader("connection", "close");
+      throw appError("shutting_down", "the service is shutting down; retry");
+    },
   });
 
-  app.get("/healthz", (_req, res) => {
+  app.on("get", "/healthz", ({ res }) => {
     writeJson(res, 200, { status: "ok" });
   });
-  app.get("/readyz", async (_req, res) => {
+  app.on("get", "/readyz", async ({ res }) => {
     const ok = await Promise.resolve(deps.ready()).catch(() => false);
     writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not_ready" });
   });
-  app.get("/metrics", async (_req, res) => {
+  app.on("get", "/metrics", async ({ res }) => {
     writeBody(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
   });
 
-  app.post("/", async (req, res) => {
+  app.on("post", "/", async ({ req, res, ip }) => {
     const body = hasBody(req) ? await readBody(req, deps.maxBodyBytes) : Buffer.alloc(0);
     const { mode, events } = parseCloudEvents(req.headers, body);
     const authorization = req.headers.authorization;
-    const options = { ...(authorization ? { authorization } : {}), clientIp: req.ip };
+    const options = { ...(authorization ? { authorization } : {}), clientIp: ip };
     // A batch is all-or-nothing: one transaction, so a failing entry leaves nothing of the others applied.
     const results =
       mode === "batch" ? await registry.dispatchBatch(events, options) : [await registry.dispatch(events[0]!, options)];
@@ -104,7 +112,7 @@ export function createApp(deps: HttpServerDeps): express.Express {
   return app;
 }
 
-function sendReplies(res: Response, mode: string, results: DispatchResult[]): void {
+function sendReplies(res: ServerResponse, mode: string, results: DispatchResult[]): void {
   const replies = results.map((r) => r.reply).filter((r): r is SnapEvent => r !== undefined);
   if (mode === "batch") {
     writeBody(res, 200, "application/cloudevents-batch+json; charset=utf-8", JSON.stringify(replies));
@@ -112,7 +120,7 @@ function sendReplies(res: Response, mode: string, results: DispatchResult[]): vo
   }
   const reply = replies[0];
   if (!reply) {
-    res.status(202).end();
+    res.writeHead(202).end();
     return;
   }
   if (mode === "structured") {
@@ -124,55 +132,39 @@ function sendReplies(res: Response, mode: string, results: DispatchResult[]): vo
   writeBody(res, 200, contentType!, body, rest);
 }
 
-/** Last in the chain: the public error model; never a stack trace, never a 500 for bad input. */
-export function errorHandler(log: Logger, metrics?: Metrics): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const appErr = fromExpressError(err) ?? toAppError(err);
+/** The public error model: never a stack trace, never a 500 for bad input. */
+export function errorHandler(log: Logger, metrics?: Metrics): ErrorHandler {
+  return (err, { res, path }) => {
+    const appErr = toAppError(err);
     metrics?.errors.inc({ code: appErr.code, status: String(appErr.status) });
-    if (appErr.status >= 500) log.error({ err, path: req.path }, "request failed");
-    else log.info({ code: appErr.code, status: appErr.status, path: req.path }, "request refused");
+    if (appErr.status >= 500) log.error({ err, path }, "request failed");
+    else log.info({ code: appErr.code, status: appErr.status, path }, "request refused");
     if (res.headersSent) {
       res.end();
       return;
     }
-    res
-      .status(appErr.status)
-      .set(appErr.headers ?? {})
-      .json(appErr.toBody());
+    writeJson(res, appErr.status, appErr.toBody(), appErr.headers);
   };
 }
 
-function fromExpressError(err: unknown): AppError | undefined {
-  const e = err as { type?: string; status?: number; limit?: number; message?: string };
-  if (e?.type === "entity.too.large") {
-    return tooLarge(`the body exceeds the limit of ${e.limit} bytes`, "payload_too_large", { limit: e.limit });
-  }
-  if (e?.type === "entity.parse.failed") return badRequest("malformed_json", `the body is not valid JSON`);
-  if (e?.type === "request.aborted") return appError("request_aborted", "the client aborted the request");
-  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500 && !(err instanceof AppError)) {
-    return relayedError(e.status, undefined, "bad_request", e.message ?? "bad request");
-  }
-  return undefined;
+function observe(metrics: Metrics, x: Exchange): void {
+  const end = metrics.httpDuration.startTimer();
+  x.res.on("finish", () => {
+    const route = x.route ?? (x.path === "/" ? "/" : "unmatched");
+    const method = x.req.method ?? "";
+    metrics.httpRequests.inc({ method, route, status: String(x.res.statusCode) });
+    end({ method, route });
+  });
 }
 
-function observe(metrics: Metrics): RequestHandler {
-  return (req: Request, res: Response, next) => {
-    const end = metrics.httpDuration.startTimer();
-    res.on("finish", () => {
-      const route = req.route?.path ? String(req.route.path) : req.path === "/" ? "/" : "unmatched";
-      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
-      end({ method: req.method, route });
-    });
-    next();
+export function notFoundHandler(): Handler {
+  return ({ req, path }) => {
+    throw appError("route_not_found", `no route for ${req.method} ${path}`);
   };
 }
 
-export function notFoundHandler(): RequestHandler {
-  return (req, _res, next) => next(appError("route_not_found", `no route for ${req.method} ${req.path}`));
-}
-
-export function listen(app: express.Express, port: number, host?: string): Promise<Server> {
-  const timeouts = (app.get(SERVER_TIMEOUTS) as ServerTimeouts | undefined) ?? DEFAULT_TIMEOUTS;
+export function listen(app: HttpApp, port: number, host?: string): Promise<Server> {
+  const { timeouts, metrics } = app;
   const requestMs = timeouts.requestMs;
   const headersMs = Math.min(timeouts.headersMs, requestMs);
   const server = createServer(
@@ -182,10 +174,9 @@ export function listen(app: express.Express, port: number, host?: string): Promi
       // Node checks the timeouts on this interval (default 30 s); keep it below the shortest timeout.
       connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersMs / 4))),
     },
-    app,
+    app.listener,
   );
   server.keepAliveTimeout = 65_000;
-  const metrics = app.get(SERVER_METRICS) as Metrics | undefined;
   server.on("clientError", (err: Error & { code?: string }, socket: Socket) => answerClientError(err, socket, metrics));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -194,7 +185,7 @@ export function listen(app: express.Express, port: number, host?: string): Promi
 }
 
 /**
- * Errors Node's HTTP parser raises before a request reaches express (oversized headers, timeouts, garbage)
+ * Errors Node's HTTP parser raises before a request reaches the router (oversized headers, timeouts, garbage)
  * get the same JSON error shape as every other error, instead of Node's bare status line.
  */
 function answerClientError(err: Error & { code?: string }, socket: Socket, metrics?: Metrics): void {
@@ -203,7 +194,7 @@ function answerClientError(err: Error & { code?: string }, socket: Socket, metri
     return;
   }
   const appErr = clientErrorToAppError(err);
-  // Never reaches express, so neither `observe` nor the error handler sees it.
+  // Never reaches the router, so neither `observe` nor the error handler sees it.
   metrics?.httpRequests.inc({ method: "unparsed", route: "unmatched", status: String(appErr.status) });
   metrics?.errors.inc({ code: appErr.code, status: String(appErr.status) });
   const body = JSON.stringify(appErr.toBody());

@@ -1,18 +1,17 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { CommandDef, SnapEvent } from "@snapmesh/events";
-import type express from "express";
-import type { Request, Response } from "express";
 import { parseJson } from "./cloudevents-http.js";
 import type { Queryable } from "./db.js";
 import { unauthorized } from "./errors.js";
 import { hasBody, readBody, writeJson } from "./http-body.js";
 import type { Logger } from "./logger.js";
 import type { EffectsContext, ReplyData, User } from "./registry.js";
+import type { Exchange, HttpMethod, Router } from "./router.js";
 
-export type HttpMethod = "get" | "post" | "put" | "delete" | "patch";
+export type { HttpMethod };
 
-/** What a route sees of its HTTP request: no express objects reach a service. */
+/** What a route sees of its HTTP request: no Node objects reach a service. */
 export interface RouteRequest {
   readonly method: string;
   readonly path: string;
@@ -125,40 +124,40 @@ export interface RouteHost<D> {
   read<T>(fn: (db: Queryable) => Promise<T>): Promise<T>;
   effects<T>(user: User, traceparent: string | undefined, fn: (ctx: EffectsContext) => Promise<T>): Promise<T>;
   /** Runs a command event through the registry; the reply's data. */
-  dispatch(event: SnapEvent, req: Request): Promise<unknown>;
+  dispatch(event: SnapEvent, x: Exchange): Promise<unknown>;
 }
 
-export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: Route<D>): void {
+export function mountRoute<D>(app: Router, host: RouteHost<D>, route: Route<D>): void {
   switch (route.kind) {
     case "command":
       mountCommand(app, host, route);
       return;
     case "query":
-      app.get(route.path, async (req, res) => {
-        const user = callerOf(host, req);
+      app.on("get", route.path, async (x) => {
+        const user = callerOf(host, x);
         const ctx: QueryContext = {
           log: host.log,
           user,
           requireUser: async () => (await user()) ?? throwUnauthorized(),
           read: (fn) => host.read(fn),
         };
-        await send(req, res, await route.run(routeRequest(req), ctx, host.deps()), 200);
+        await send(x, await route.run(routeRequest(x), ctx, host.deps()), 200);
       });
       return;
     case "upload":
-      app[route.method](route.path, async (req, res) => {
+      app.on(route.method, route.path, async (x) => {
         try {
-          const user = callerOf(host, req);
+          const user = callerOf(host, x);
           const ctx: UploadContext = {
             log: host.log,
             requireUser: async () => (await user()) ?? throwUnauthorized(),
-            effects: (caller, fn) => host.effects(caller, req.header("traceparent"), fn),
+            effects: (caller, fn) => host.effects(caller, x.header("traceparent"), fn),
           };
-          const upload: UploadRequest = Object.assign(routeRequest(req), { stream: req as Readable });
-          await send(req, res, await route.run(upload, ctx, host.deps()), 201);
+          const upload: UploadRequest = { ...routeRequest(x), stream: x.req };
+          await send(x, await route.run(upload, ctx, host.deps()), 201);
         } catch (err) {
           // A refusal before the whole body arrived closes the connection: its socket is not held for the rest.
-          if (!req.complete) res.setHeader("connection", "close");
+          if (!x.req.complete) x.res.setHeader("connection", "close");
           throw err;
         }
       });
@@ -166,22 +165,22 @@ export function mountRoute<D>(app: express.Express, host: RouteHost<D>, route: R
   }
 }
 
-function mountCommand<D>(app: express.Express, host: RouteHost<D>, route: CommandRoute<D>): void {
-  app[route.method](route.path, async (req: Request, res: Response) => {
-    if (hasBody(req)) {
-      const bytes = await readBody(req, host.maxBodyBytes);
-      req.body = bytes.length === 0 ? {} : parseJson(bytes);
+function mountCommand<D>(app: Router, host: RouteHost<D>, route: CommandRoute<D>): void {
+  app.on(route.method, route.path, async (x) => {
+    let body: unknown;
+    if (hasBody(x.req)) {
+      const bytes = await readBody(x.req, host.maxBodyBytes);
+      body = bytes.length === 0 ? {} : parseJson(bytes);
     }
-    const event = restEvent(host.name, route.def.type, route.input(routeRequest(req)), req);
-    const data = await host.dispatch(event, req);
-    const body = route.body ? route.body(data as never, host.deps()) : data;
-    await send(req, res, body, route.status ?? 200);
+    const event = restEvent(host.name, route.def.type, route.input(routeRequest(x, body)), x);
+    const data = await host.dispatch(event, x);
+    await send(x, route.body ? route.body(data as never, host.deps()) : data, route.status ?? 200);
   });
 }
 
-async function send(req: Request, res: Response, result: unknown, okStatus: number): Promise<void> {
+async function send({ req, res }: Exchange, result: unknown, okStatus: number): Promise<void> {
   if (!isReply(result)) {
-    if (result === undefined) res.status(okStatus === 200 ? 204 : okStatus).end();
+    if (result === undefined) res.writeHead(okStatus === 200 ? 204 : okStatus).end();
     else writeJson(res, okStatus, result);
     return;
   }
@@ -189,7 +188,8 @@ async function send(req: Request, res: Response, result: unknown, okStatus: numb
     writeJson(res, result.status, result.json, result.headers);
     return;
   }
-  res.status(result.status).set(result.headers ?? {});
+  res.statusCode = result.status;
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
   if (!result.stream || req.method === "HEAD") {
     res.end();
     return;
@@ -199,24 +199,15 @@ async function send(req: Request, res: Response, result: unknown, okStatus: numb
   stream.pipe(res);
 }
 
-function routeRequest(req: Request): RouteRequest {
-  const params: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.params as Record<string, string | string[]>)) {
-    params[k] = Array.isArray(v) ? v.join("/") : String(v);
-  }
-  const query: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(req.query)) {
-    const first = Array.isArray(v) ? v[0] : v;
-    query[k] = typeof first === "string" ? first : undefined;
-  }
-  return { method: req.method, path: req.path, params, query, body: req.body, header: (name) => req.header(name) };
+function routeRequest(x: Exchange, body?: unknown): RouteRequest {
+  return { method: x.req.method ?? "", path: x.path, params: x.params, query: x.query, body, header: x.header };
 }
 
 /** The request's caller, resolved on first ask (once). */
-function callerOf<D>(host: RouteHost<D>, req: Request): () => Promise<User | undefined> {
+function callerOf<D>(host: RouteHost<D>, x: Exchange): () => Promise<User | undefined> {
   let caller: Promise<User | undefined> | undefined;
   return () => {
-    caller ??= host.userFrom(req.header("authorization"));
+    caller ??= host.userFrom(x.header("authorization"));
     return caller;
   };
 }
@@ -226,13 +217,13 @@ function throwUnauthorized(): never {
 }
 
 /** The event a REST call becomes: its id from Idempotency-Key (so retries dedupe), its source per caller. */
-function restEvent(service: string, type: string, data: unknown, req: Request): SnapEvent {
-  const key = req.header("idempotency-key");
+function restEvent(service: string, type: string, data: unknown, x: Exchange): SnapEvent {
+  const key = x.header("idempotency-key");
   const caller = createHash("sha256")
-    .update(req.header("authorization") ?? "anonymous")
+    .update(x.header("authorization") ?? "anonymous")
     .digest("hex")
     .slice(0, 16);
-  const traceparent = req.header("traceparent");
+  const traceparent = x.header("traceparent");
   return {
     specversion: "1.0",
     id: key ? `idem-${key}` : randomUUID(),

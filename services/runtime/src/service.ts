@@ -1,6 +1,5 @@
 import type { Server } from "node:http";
 import type { CommandDef, DataOf, EventDef, SnapEvent } from "@snapmesh/events";
-import type express from "express";
 import type { NatsConnection } from "nats";
 import { parseCloudEvents } from "./cloudevents-http.js";
 import { type BaseConfig, ConfigError } from "./config.js";
@@ -10,7 +9,7 @@ import { publishDeadLetter } from "./dead-letters.js";
 import { appError, unavailable } from "./errors.js";
 import { EventProof } from "./event-proof.js";
 import { hasBody, readBody } from "./http-body.js";
-import { createApp, errorHandler, listen, notFoundHandler } from "./http-server.js";
+import { createApp, type HttpApp, listen } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { type Migration, migrate, readMigrations } from "./migrate.js";
@@ -26,6 +25,7 @@ import {
   type ReplyData,
 } from "./registry.js";
 import { RetentionSweeper } from "./retention.js";
+import type { Handler as HttpHandler } from "./router.js";
 import { mountRoute, type Route, type RouteHost } from "./routes.js";
 import { type EventSink, HttpSink, NoSink } from "./sinks.js";
 import { sessionVerifier } from "./tokens.js";
@@ -55,7 +55,7 @@ export class Service {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly registry: Registry;
-  readonly app: express.Express;
+  readonly app: HttpApp;
   readonly names: StreamNames;
   private database: Database | undefined;
   private link: NatsLink | undefined;
@@ -147,12 +147,12 @@ export class Service {
       userFrom: (authorization) => this.registry.userFrom(authorization),
       read: (fn) => this.read(fn),
       effects: (user, traceparent, fn) => this.registry.withEffects({ user, traceparent }, fn),
-      dispatch: async (event, req) => {
-        const authorization = req.headers.authorization;
+      dispatch: async (event, x) => {
+        const authorization = x.req.headers.authorization;
         const result = await this.registry.dispatch(event, {
-          dedupe: req.header("idempotency-key") !== undefined,
+          dedupe: x.header("idempotency-key") !== undefined,
           ...(authorization ? { authorization } : {}),
-          clientIp: req.ip,
+          clientIp: x.ip,
         });
         this.metrics.eventsHandled.inc({ type: event.type, door: "rest", outcome: result.duplicate ? "duplicate" : "ok" });
         return result.reply?.data;
@@ -299,9 +299,7 @@ export class Service {
     await this.link?.start();
     await warmed;
     this.relay.kick();
-    if (deadLetters) this.app.post("/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
-    this.app.use(notFoundHandler());
-    this.app.use(errorHandler(this.log, this.metrics));
+    if (deadLetters) this.app.on("post", "/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
     this.log.info({ port: this.port }, "listening");
     return this.server;
@@ -381,34 +379,32 @@ function eventProof(name: string, config: BaseConfig): EventProof | undefined {
  * The Knative dead-letter sink: a Trigger's delivery that failed for good arrives here with Knative's
  * `knativeerror*` extensions. The event must carry its producer's proof (nobody else fills the stream).
  */
-function deadLetterSink(service: Service, maxBodyBytes: number): express.RequestHandler[] {
-  return [
-    async (req, res) => {
-      const body = hasBody(req) ? await readBody(req, maxBodyBytes) : Buffer.alloc(0);
-      const { events } = parseCloudEvents(req.headers, body);
-      for (const event of events) service.registry.requireProof(event);
-      const nc = service.nats;
-      if (!nc) throw unavailable("NATS is not connected yet; retry", "dead_letters_unavailable");
-      for (const event of events) {
-        const { knativeerrorcode: code, knativeerrordata: data, knativeerrordest: dest, ...original } = event;
-        const detail = typeof data === "string" ? Buffer.from(data, "base64").toString("utf8").slice(0, 1000) : "";
-        await publishDeadLetter(
-          nc,
-          service.names,
-          {
-            reason: `delivery to ${String(dest ?? "the subscriber")} failed${code ? ` with ${String(code)}` : ""}${detail ? `: ${detail}` : ""}`,
-            consumer: service.opts.name,
-            attempts: 0,
-            subject: String(dest ?? ""),
-            event: original as SnapEvent,
-          },
-          `${service.opts.name}:${event.source}:${event.id}`,
-        );
-        service.metrics.deadLettered.inc({ type: event.type });
-      }
-      res.status(202).end();
-    },
-  ];
+function deadLetterSink(service: Service, maxBodyBytes: number): HttpHandler {
+  return async ({ req, res }) => {
+    const body = hasBody(req) ? await readBody(req, maxBodyBytes) : Buffer.alloc(0);
+    const { events } = parseCloudEvents(req.headers, body);
+    for (const event of events) service.registry.requireProof(event);
+    const nc = service.nats;
+    if (!nc) throw unavailable("NATS is not connected yet; retry", "dead_letters_unavailable");
+    for (const event of events) {
+      const { knativeerrorcode: code, knativeerrordata: data, knativeerrordest: dest, ...original } = event;
+      const detail = typeof data === "string" ? Buffer.from(data, "base64").toString("utf8").slice(0, 1000) : "";
+      await publishDeadLetter(
+        nc,
+        service.names,
+        {
+          reason: `delivery to ${String(dest ?? "the subscriber")} failed${code ? ` with ${String(code)}` : ""}${detail ? `: ${detail}` : ""}`,
+          consumer: service.opts.name,
+          attempts: 0,
+          subject: String(dest ?? ""),
+          event: original as SnapEvent,
+        },
+        `${service.opts.name}:${event.source}:${event.id}`,
+      );
+      service.metrics.deadLettered.inc({ type: event.type });
+    }
+    res.writeHead(202).end();
+  };
 }
 
 /** SIGTERM/SIGINT: stop gracefully, exit 0; exit 1 if that takes longer than the bound. */

@@ -2,7 +2,7 @@
 import type { Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp, createLogger, createMetrics, errorHandler, forbidden, listen, notFoundHandler } from "../src/internal.ts";
+import { createApp, createLogger, createMetrics, forbidden, listen } from "../src/internal.ts";
 import type { Registry } from "../src/registry.ts";
 import type { Service } from "../src/service.ts";
 import { notesService } from "./fixture/notes.ts";
@@ -23,11 +23,9 @@ beforeAll(async () => {
     ready: () => true,
     draining: () => false,
   });
-  app.get("/refused", () => {
+  app.on("get", "/refused", () => {
     throw forbidden("not for you", "not_allowed");
   });
-  app.use(notFoundHandler());
-  app.use(errorHandler(log, metrics));
   server = await listen(app, 0, "127.0.0.1");
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -53,7 +51,7 @@ describe("HTTP metrics", () => {
     expect(sample(text, "snapmesh_errors_total", { code: "route_not_found", status: "404" })).toBe(2);
   });
 
-  it("count errors Node's HTTP parser answers before express sees the request", async () => {
+  it("count errors Node's HTTP parser answers before the router sees the request", async () => {
     const port = (server.address() as AddressInfo).port;
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, "127.0.0.1");
