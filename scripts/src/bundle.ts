@@ -25,11 +25,16 @@ const englishOnly: Plugin = {
 // loads the real module on first use.
 // - prom-client's Pushgateway (with zlib, http and https) and cluster aggregation (with node:cluster), and the
 //   OpenTelemetry API it reads only for exemplars;
-// - nats.js's nkeys (NKey and JWT credentials) and the SHA-256 of its object store.
+// - nats.js's nkeys (NKey and JWT credentials) and the SHA-256 of its object store;
+// - pino's redaction and worker-thread transports (snapmesh configures neither), and node:assert, which pino's
+//   destination loads for its argument checks.
 const LAZY: Array<{ path: RegExp; importer?: RegExp }> = [
   { path: /^(@opentelemetry\/api|nkeys\.js)$/ },
   { path: /^\.\/lib\/(pushgateway|cluster)$/, importer: /[\\/]prom-client[\\/]index\.js$/ },
   { path: /^\.\.\/nats-base-client\/js-sha256$/, importer: /[\\/]nats[\\/]lib[\\/]jetstream[\\/]objectstore\.js$/ },
+  { path: /^@pinojs\/redact$/, importer: /[\\/]pino[\\/]lib[\\/]redaction\.js$/ },
+  { path: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/ },
+  { path: /^(node:)?assert$/, importer: /[\\/](sonic-boom|thread-stream)[\\/]index\.js$/ },
 ];
 const requireHere = createRequire(import.meta.url);
 const lazyModules: Plugin = {
