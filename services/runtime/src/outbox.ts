@@ -75,7 +75,8 @@ export class OutboxRelay {
 
   start(): void {
     this.active = true;
-    this.kick();
+    // A sink still connecting gets its first drain from whoever connects it (a drain now would only count rows).
+    if ((this.sink as { ready?: boolean }).ready !== false) this.kick();
     this.timer = setInterval(() => this.kick(), this.opts.pollMs);
     this.timer.unref();
   }

@@ -10,6 +10,8 @@ export interface RetentionOptions {
    */
   inboxSeconds: number;
   intervalMs: number;
+  /** The first sweep waits this long (default 2 s): not on a cold start's path, yet within a short-lived instance. */
+  firstSweepMs?: number;
   batchSize?: number;
   /** Bound on the batches one sweep deletes, so a large backlog is worked off over several sweeps. */
   maxBatches?: number;
@@ -35,13 +37,16 @@ export class RetentionSweeper {
           this.running = undefined;
         });
     };
-    tick();
-    this.timer = setInterval(tick, this.opts.intervalMs);
+    this.timer = setTimeout(() => {
+      tick();
+      this.timer = setInterval(tick, this.opts.intervalMs);
+      this.timer.unref();
+    }, this.opts.firstSweepMs ?? 2000);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.timer); // the first sweep's timeout or the interval: Node clears either
     await this.running;
   }
 

@@ -62,6 +62,7 @@ export class Service {
   private relay: OutboxRelay | undefined;
   private retention: RetentionSweeper | undefined;
   private notReadyBecause: string | undefined;
+  private health: { at: number; outboxAge: number } | undefined;
   private consumers: JetStreamConsumers | undefined;
   private server: Server | undefined;
   private draining = false;
@@ -212,19 +213,32 @@ export class Service {
     const { config } = this.opts;
     if (this.draining) return "draining";
     if (!this.database || !this.relay) return "starting";
-    await this.database.query("SELECT 1");
+    const age = await this.databaseHealth();
     if (this.awaitingSink) return "EVENT_SINK=http but K_SINK is not set (no SinkBinding yet?)";
     if (this.link && !this.link.ready) {
       const needed = this.opts.needs?.includes("nats") ? " (declared need)" : "";
       return `NATS at ${config.NATS_URL} is not connected${needed}`;
     }
-    if (this.relay.started && this.relay.sinkKind !== "none") {
-      const age = await this.relay.oldestUnsentAgeSeconds();
-      if (age > config.OUTBOX_READY_MAX_AGE_SECONDS) {
-        return `the oldest unpublished fact has waited ${Math.round(age)} s (sink ${this.relay.sinkKind} unreachable?)`;
-      }
+    if (age > config.OUTBOX_READY_MAX_AGE_SECONDS) {
+      return `the oldest unpublished fact has waited ${Math.round(age)} s (sink ${this.relay.sinkKind} unreachable?)`;
     }
     return undefined;
+  }
+
+  /**
+   * PostgreSQL answers (or this throws), and how long the oldest unpublished fact has waited. A check younger than a
+   * second is reused: Knative probes every few milliseconds while a revision starts, and a check running beside the
+   * relay's would open a pool connection (a SCRAM exchange) of its own.
+   */
+  private async databaseHealth(): Promise<number> {
+    if (this.health && performance.now() - this.health.at < 1000) return this.health.outboxAge;
+    const relay = this.relay!;
+    const outboxAge =
+      relay.started && relay.sinkKind !== "none"
+        ? await relay.oldestUnsentAgeSeconds()
+        : await this.database!.query("SELECT 1").then(() => 0);
+    this.health = { at: performance.now(), outboxAge };
+    return outboxAge;
   }
 
   /**
@@ -294,8 +308,9 @@ export class Service {
     this.retention.start();
     // Scheduled tasks run only in a serving process (not in `main <task>`), once the database is open.
     for (const schedule of this.schedules) schedule();
-    // The first PostgreSQL connection (its SCRAM exchange) is made while NATS connects, not after.
-    const warmed = this.db.query("SELECT 1").catch(() => undefined);
+    // The first PostgreSQL connection (its SCRAM exchange) is made while NATS connects, not after, by the check
+    // the first readiness probe then reuses.
+    const warmed = this.databaseHealth().catch(() => undefined);
     await this.link?.start();
     await warmed;
     this.relay.kick();

@@ -353,6 +353,25 @@ describe("dead letters", () => {
 });
 
 describe("database", () => {
+  // Every connection costs a SCRAM exchange on the cold-start path (and a PostgreSQL backend per instance on a spike).
+  it("a service that just became ready holds one PostgreSQL connection", async () => {
+    const fresh = await isolatedConfig();
+    const started = await notesService(fresh);
+    const addr = (await started.start({ host: "127.0.0.1" })).address();
+    const db = await openDatabase(fresh.DATABASE_URL);
+    try {
+      const res = await fetch(`http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}/readyz`);
+      expect(res.status).toBe(200);
+      const { rows } = await db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+      );
+      expect(Number(rows[0]?.n)).toBe(1);
+    } finally {
+      await db.close();
+      await started.stop();
+    }
+  });
+
   it("migrations are recorded and applied once", async () => {
     const db = await openDatabase(config.DATABASE_URL);
     try {
