@@ -1,8 +1,7 @@
 import { appError, badRequest, type EgressClient, unavailable } from "@snapmesh/runtime";
-import QRCode from "qrcode";
-
-/** A PNG QR code holding `content`, rendered here. */
-export function renderQr(content: string): Promise<Buffer> {
+/** A PNG QR code holding `content`, rendered here (the renderer loads on the first code, off the cold start). */
+export async function renderQr(content: string): Promise<Buffer> {
+  const { default: QRCode } = await import("qrcode");
   return QRCode.toBuffer(content, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 8 });
 }
 
