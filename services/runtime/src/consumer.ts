@@ -54,23 +54,28 @@ export class JetStreamConsumers {
       // must be redelivered until it succeeds, never dropped by the server.
       max_deliver: -1,
     };
-    try {
-      const { config } = await jsm.consumers.info(stream, durable);
-      const same =
-        JSON.stringify([...(config.filter_subjects ?? [])].sort()) === JSON.stringify(settings.filter_subjects) &&
-        config.ack_wait === settings.ack_wait &&
-        config.max_deliver === settings.max_deliver;
-      // A restart with unchanged subscriptions (every cold start) skips the round trip.
-      if (!same) await jsm.consumers.update(stream, durable, settings);
-    } catch {
+    const js = this.nc.jetstream();
+    // Getting the consumer reads its info: a restart with unchanged subscriptions (every cold start) needs nothing else.
+    let consumer = await js.consumers.get(stream, durable).catch(() => undefined);
+    if (!consumer) {
       await jsm.consumers.add(stream, {
         durable_name: durable,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ...settings,
       });
+      consumer = await js.consumers.get(stream, durable);
+    } else {
+      const { config } = await consumer.info(true);
+      const same =
+        JSON.stringify([...(config.filter_subjects ?? [])].sort()) === JSON.stringify(settings.filter_subjects) &&
+        config.ack_wait === settings.ack_wait &&
+        config.max_deliver === settings.max_deliver;
+      if (!same) {
+        await jsm.consumers.update(stream, durable, settings);
+        consumer = await js.consumers.get(stream, durable);
+      }
     }
-    const consumer = await this.nc.jetstream().consumers.get(stream, durable);
     this.loops.push(this.consumeUntilStopped(consumer, durable));
   }
 
