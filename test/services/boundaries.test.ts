@@ -51,7 +51,7 @@ describe.each(SERVICES)("%s", (name) => {
     expect(crossing).toEqual([]);
   });
 
-  it("reaches into no registry or express app", () => {
+  it("reaches into no registry or HTTP app", () => {
     const reaching = files.filter(({ text }) => /\.(registry|app)\b[.[(]/.test(text)).map(({ file }) => file);
     expect(reaching).toEqual([]);
   });

@@ -47,6 +47,11 @@ export const baseConfigSchema = z.object({
     .default(1024 * 1024),
   /** Proxy hops in front of the service whose X-Forwarded-For is trusted for the client address (ingress, Knative queue-proxy). */
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /**
+   * Browser origins allowed to call the REST APIs (comma-separated, e.g. `https://album.example.com`; `*` for any):
+   * their requests get CORS headers and their preflights an answer. Empty: no CORS headers.
+   */
+  CORS_ORIGINS: z.string().default(""),
   /** How long a client may take to send its request headers; slower clients get 408. */
   HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
   /** How long a client may take to send its whole request, body included (long enough for the biggest upload on a slow link). */

@@ -18,6 +18,8 @@ export interface HttpServerDeps {
   ready: () => Promise<boolean> | boolean;
   /** True once shutdown began: new requests get 503 and `Connection: close`. */
   draining: () => boolean;
+  /** Browser origins whose requests get CORS headers (`*`: any); none when empty. */
+  corsOrigins?: readonly string[];
   /** Read by `listen()`: how long a client may take to send its headers, and its whole request. */
   timeouts?: ServerTimeouts;
 }
@@ -78,6 +80,7 @@ export function createApp(deps: HttpServerDeps): HttpApp {
     ...(deps.trustProxyHops > 0 ? { trustProxy: trustedHops(deps.trustProxyHops) } : {}),
     before: (x) => {
       observe(metrics, x);
+      if (deps.corsOrigins?.length && !cors(deps.corsOrigins, x)) return false;
       if (!deps.draining()) return true;
       x.res.setHeader("connection", "close");
       throw appError("shutting_down", "the service is shutting down; retry");
@@ -145,6 +148,29 @@ export function errorHandler(log: Logger, metrics?: Metrics): ErrorHandler {
     }
     writeJson(res, appErr.status, appErr.toBody(), appErr.headers);
   };
+}
+
+const CORS_HEADERS = "authorization, content-type, idempotency-key, traceparent, if-none-match, range";
+const CORS_EXPOSED = "etag, location, retry-after, content-length, content-range";
+
+/**
+ * CORS for browser apps on the allowed origins: their requests carry Access-Control-Allow-Origin, and a preflight
+ * (OPTIONS with Access-Control-Request-Method) is answered here with 204. Returns false when it answered.
+ */
+function cors(origins: readonly string[], { req, res }: Exchange): boolean {
+  const origin = req.headers.origin;
+  if (!origin || !(origins.includes("*") || origins.includes(origin))) return true;
+  res.setHeader("access-control-allow-origin", origin);
+  res.setHeader("vary", "origin");
+  res.setHeader("access-control-expose-headers", CORS_EXPOSED);
+  if (req.method !== "OPTIONS" || !req.headers["access-control-request-method"]) return true;
+  res.writeHead(204, {
+    "access-control-allow-methods": "GET, HEAD, POST, PUT, DELETE, PATCH",
+    "access-control-allow-headers": CORS_HEADERS,
+    "access-control-max-age": "600",
+  });
+  res.end();
+  return false;
 }
 
 function observe(metrics: Metrics, x: Exchange): void {

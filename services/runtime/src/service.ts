@@ -86,6 +86,9 @@ export class Service {
       metrics: this.metrics,
       maxBodyBytes: config.MAX_BODY_BYTES,
       trustProxyHops: config.TRUST_PROXY_HOPS,
+      corsOrigins: config.CORS_ORIGINS.split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
       timeouts: { headersMs: config.HEADERS_TIMEOUT_MS, requestMs: config.REQUEST_TIMEOUT_MS },
       ready: () => this.isReady(),
       draining: () => this.draining,

@@ -8,7 +8,7 @@
 // holds the bytes the URL was signed for; sends the same headers (ETag, Cache-Control, Accept-Ranges,
 // Last-Modified, X-Content-Type-Options, Content-Type, Content-Length); then streams the very
 // file storage serves with `createReadStream(path, { highWaterMark }).pipe(res)`.
-// What it leaves out: express (routing, its query parser, res.set), If-None-Match/Range handling (the load
+// What it leaves out: the runtime's router (routing, query parsing, headers), If-None-Match/Range handling (the load
 // sends neither header; storage only reads them), error replies, metrics.
 // Env: DATABASE_URL (a fresh database; its table is created here), BENCH_OBJECTS (storage.objects rows, JSON),
 // BENCH_DIR (storage's STORAGE_DIR), BENCH_SIGNING_KEY (`kid:secret`), BENCH_HIGH_WATER_MARK (bytes per read,

@@ -102,8 +102,8 @@ export async function downloadsFairBench(natsUrl: string, databaseUrl: string): 
     const perRequest = median(results.storage!.map((r) => (r.bytes ?? 0) / Math.max(1, r.requests)));
     console.log(
       `caveats: both check the same HMAC, run the same read-only transaction (BEGIN READ ONLY, SELECT, COMMIT) and ` +
-        `open the same file, which sits in the page cache (no disk I/O); storage adds express and its ` +
-        `middleware; the load generator reads every byte (${fmt(perRequest / KiB)} KiB a response) and shares the 2 cores.`,
+        `open the same file, which sits in the page cache (no disk I/O); storage adds its router and ` +
+        `metrics; the load generator reads every byte (${fmt(perRequest / KiB)} KiB a response) and shares the 2 cores.`,
     );
   } finally {
     await Promise.all(baselines.map(stopped));

@@ -8,8 +8,8 @@
 // `SELECT key, owner, sha256 … WHERE key = ANY($1) AND deleted_at IS NULL`; keeps the keys the caller owns; computes the same
 // HMAC-SHA256 over `GET\nkey\nsha256\nexpires` (services/storage/src/signing.ts) and answers the same
 // `{ items: [{ key, url, expiresAt }] }`.
-// What it leaves out (the runtime's share of the work, which the ratio measures): express and its JSON body
-// parser, the CloudEvent the request becomes (ids, hashes of the caller), zod validation of the event and of
+// What it leaves out (the runtime's share of the work, which the ratio measures): the router and its JSON body
+// reader, the CloudEvent the request becomes (ids, hashes of the caller), zod validation of the event and of
 // the reply, the reply CloudEvent, metrics, and auth's permission check (off in storage by default).
 // Env: DATABASE_URL (a fresh database; its table is created here), BENCH_OBJECTS (storage.objects rows, JSON),
 // BENCH_JWKS (the issuer's key set, JSON), BENCH_SIGNING_KEY (`kid:secret`), BENCH_PUBLIC_BASE (storage's

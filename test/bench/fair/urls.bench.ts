@@ -66,7 +66,7 @@ export async function urlsFairBench(natsUrl: string, databaseUrl: string): Promi
     console.log(
       "caveats: both verify the same ES256 token (storage answers a token it verified before from its cache) and run " +
         "the same SELECT outside a transaction on a pool of 10; storage adds " +
-        "express, the CloudEvent the request becomes, zod checks of it and of its reply, and metrics; 1 URL per request.",
+        "its router, the CloudEvent the request becomes, zod checks of it and of its reply, and metrics; 1 URL per request.",
     );
   } finally {
     if (baseline) await stopped(baseline);
