@@ -8,6 +8,8 @@ import { envStem } from "@snapmesh/events";
 import { generateSigningJwk } from "../../services/auth/src/keyring.js";
 import { devEventKeyFiles } from "./event-keys.js";
 import type { Output } from "./output.js";
+import { buildConsolePage } from "./console/build.js";
+import { startConsole } from "./console/server.js";
 import { startNatsServer, stopChild, UserError } from "./processes.js";
 import { type ForwardProxy, forwardProxy } from "./proxy.js";
 import { type MeshService, meshServices, peerUrls } from "./services.js";
@@ -63,7 +65,14 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     await prepareAuthKeys(dataDir);
     const services = meshServices();
     const urls = Object.fromEntries(services.map((s) => [s.name, `http://127.0.0.1:${s.port}`]));
-    const shared = { ...sharedEnv(dataDir, natsUrl, urls, proxy), ...peerUrls(services, urls) };
+    const consolePort = await portFree(Number(process.env.SNAPMESH_CONSOLE_PORT ?? 8080));
+    const page = consolePage(out);
+    const shared = {
+      ...sharedEnv(dataDir, natsUrl, urls, proxy),
+      ...peerUrls(services, urls),
+      // The console's album calls the REST APIs from the browser.
+      CORS_ORIGINS: process.env.CORS_ORIGINS ?? `http://127.0.0.1:${consolePort},http://localhost:${consolePort}`,
+    };
     const eventKeys = devEventKeyFiles(dataDir);
     const launch = (s: MeshService, restarts: number[]) => {
       const child = spawn(process.execPath, ["--import", "tsx", s.main], {
@@ -90,8 +99,21 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     };
     for (const s of services) launch(s, []);
     await Promise.all(services.map((s) => waitReady(s, urls[s.name]!, () => running.get(s.name)?.child)));
+    const operatorTokenFile = join(dataDir, "console-operator-token");
+    const web = await startConsole({
+      port: consolePort,
+      natsUrl,
+      names: { stream: process.env.EVENTS_STREAM ?? "SNAPMESH_EVENTS", subjectPrefix: process.env.EVENTS_SUBJECT_PREFIX ?? "events" },
+      services: urls,
+      publicDir: await page,
+      operatorToken: devSecret(dataDir, "console-operator-token", () => randomBytes(24).toString("base64url")),
+      ...(proxy ? { egressProxy: proxy.url } : {}),
+    });
+    helpers.push(() => web.close());
+    out.step(`console    ${web.url}  (album demo and mesh console; dead-letter replay takes the token in ${operatorTokenFile})`);
     for (const s of services) out.step(`${s.name.padEnd(10)} ${urls[s.name]}`);
-    out.ready(`snapmesh is ready: ${services.length} services (Ctrl-C stops them)`, {
+    out.ready(`snapmesh is ready: ${services.length} services and the console at ${web.url} (Ctrl-C stops them)`, {
+      consoleUrl: web.url,
       urls,
       natsUrl,
       egressProxy: proxy?.url ?? null,
@@ -101,6 +123,16 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     out.error(err instanceof UserError ? err.message : String((err as Error).stack ?? err));
     await stopAll(1);
   }
+}
+
+/** The console's built page (dist/console); built with Vite first when missing (a fresh clone). */
+async function consolePage(out: Output): Promise<string> {
+  const dir = join(ROOT, "dist", "console");
+  if (!existsSync(join(dir, "index.html"))) {
+    out.info("building the console page (dist/console)…");
+    await buildConsolePage();
+  }
+  return dir;
 }
 
 /** SNAPMESH_EGRESS=tinyproxy (default when installed) starts the local egress gateway; `none` sends calls directly. */

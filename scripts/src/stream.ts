@@ -107,7 +107,13 @@ export async function listDeadLetters(opts: StreamOptions & { filterType?: strin
  * nothing consumes the JetStream facts stream there).
  */
 export async function replayDeadLetters(
-  opts: StreamOptions & { filterType?: string; dryRun: boolean; republish?: (event: Record<string, unknown>) => Promise<void> },
+  opts: StreamOptions & {
+    filterType?: string;
+    /** Only the dead letter at this sequence (the console's replay button). */
+    seq?: number;
+    dryRun: boolean;
+    republish?: (event: Record<string, unknown>) => Promise<void>;
+  },
 ): Promise<Array<{ seq: number; type: string; id: string; replayed: boolean }>> {
   const nc = await open(opts);
   try {
@@ -116,7 +122,7 @@ export async function replayDeadLetters(
     const results = [];
     for await (const { seq, entry } of deadLetters(jsm, opts.names)) {
       const event = entry.event;
-      if (!event || (opts.filterType && event.type !== opts.filterType)) continue;
+      if (!event || (opts.filterType && event.type !== opts.filterType) || (opts.seq !== undefined && seq !== opts.seq)) continue;
       if (!opts.dryRun) {
         if (opts.republish) await opts.republish(event);
         else {

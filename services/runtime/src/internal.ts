@@ -20,6 +20,7 @@ export * from "./permission-client.js";
 export * from "./rate-limit.js";
 export * from "./registry.js";
 export * from "./retention.js";
+export { writeJson } from "./http-body.js";
 export { clientAddress, type Exchange, Router } from "./router.js";
 export * from "./routes.js";
 export * from "./service.js";

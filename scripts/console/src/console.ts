@@ -1,0 +1,201 @@
+// The mesh console: services, the facts as they pass, consumer lag, the dead-letter stream with replay, egress.
+import { describe, getJson, type MeshInfo, meshInfo } from "./api.js";
+import { h, notice } from "./dom.js";
+
+interface Fact {
+  seq: number;
+  subject: string;
+  event: { id: string; type: string; source: string; subject?: string; time: string; data?: unknown };
+}
+
+let facts: EventSource | undefined;
+
+export function stopConsole(): void {
+  facts?.close();
+  facts = undefined;
+}
+
+export function renderConsole(root: HTMLElement): void {
+  root.replaceChildren();
+  const msg = notice();
+  const services = h("ul", { class: "services", "aria-label": "Services" });
+  const flow = h("div", { class: "flow", "aria-label": "Mesh flow" });
+  const filter = h("input", { id: "fact-filter", placeholder: "type, source or subject", autocomplete: "off" });
+  const rows = h("tbody", { id: "facts" });
+  const detail = h("pre", { class: "detail", "aria-live": "polite", tabindex: "0" }, "Select a fact to see the whole event.");
+  const consumers = h("tbody", {});
+  const dead = h("tbody", { id: "dead-letters" });
+  const egress = h("div", {});
+  const token = h("input", { id: "operator-token", type: "password", autocomplete: "off" });
+  const counts = new Map<string, number>();
+
+  root.append(
+    h("h1", {}, "Mesh console"),
+    msg.el,
+    h("section", { "aria-labelledby": "h-services" }, h("h2", { id: "h-services" }, "Services"), services, flow),
+    h(
+      "section",
+      { "aria-labelledby": "h-facts" },
+      h("h2", { id: "h-facts" }, "Facts as they pass"),
+      h("label", { for: "fact-filter" }, "Filter"),
+      filter,
+      h(
+        "div",
+        { class: "scroll" },
+        h(
+          "table",
+          { "aria-label": "Facts" },
+          h("thead", {}, h("tr", {}, ...["seq", "type", "source", "subject", "id", "time"].map((c) => h("th", { scope: "col" }, c)))),
+          rows,
+        ),
+      ),
+      detail,
+    ),
+    h(
+      "section",
+      { "aria-labelledby": "h-consumers" },
+      h("h2", { id: "h-consumers" }, "Consumers"),
+      h(
+        "table",
+        { "aria-label": "Consumer lag" },
+        h("thead", {}, h("tr", {}, ...["consumer", "pending (lag)", "awaiting ack", "redelivered"].map((c) => h("th", { scope: "col" }, c)))),
+        consumers,
+      ),
+    ),
+    h(
+      "section",
+      { "aria-labelledby": "h-dlq" },
+      h("h2", { id: "h-dlq" }, "Dead letters"),
+      h("label", { for: "operator-token" }, "Operator token (needed to replay)"),
+      token,
+      h(
+        "table",
+        { "aria-label": "Dead letters" },
+        h("thead", {}, h("tr", {}, ...["seq", "type", "consumer", "reason", "failed at", ""].map((c) => h("th", { scope: "col" }, c)))),
+        dead,
+      ),
+    ),
+    h("section", { "aria-labelledby": "h-egress" }, h("h2", { id: "h-egress" }, "Egress"), egress),
+  );
+
+  const matches = (f: Fact) => {
+    const q = filter.value.trim().toLowerCase();
+    return !q || [f.event.type, f.event.source, f.event.subject ?? ""].some((v) => v.toLowerCase().includes(q));
+  };
+  filter.addEventListener("input", () => {
+    for (const tr of rows.querySelectorAll<HTMLTableRowElement>("tr")) tr.hidden = !matches(JSON.parse(tr.dataset.fact!));
+  });
+
+  stopConsole();
+  facts = new EventSource("/api/facts");
+  facts.addEventListener("fact", (e) => {
+    const f = JSON.parse((e as MessageEvent).data) as Fact;
+    const service = f.event.source.split("/")[2] ?? "?";
+    counts.set(service, (counts.get(service) ?? 0) + 1);
+    const tr = h(
+      "tr",
+      { tabindex: "0", "data-type": f.event.type },
+      ...[String(f.seq), f.event.type, f.event.source, f.event.subject ?? "", f.event.id, f.event.time].map((v) => h("td", {}, v)),
+    );
+    tr.dataset.fact = JSON.stringify(f);
+    tr.hidden = !matches(f);
+    const open = () => {
+      detail.textContent = JSON.stringify(f.event, null, 2);
+    };
+    tr.addEventListener("click", open);
+    tr.addEventListener("keydown", (k) => k.key === "Enter" && open());
+    rows.append(tr);
+    while (rows.children.length > 500) rows.firstElementChild?.remove();
+    drawFlow(flow, counts);
+  });
+  facts.onerror = () => msg.show("the fact stream is reconnecting…", "error");
+  facts.onopen = () => msg.show("");
+
+  const refresh = async () => {
+    if (!root.isConnected) return;
+    try {
+      const [mesh, c, d, eg] = await Promise.all([
+        meshInfo(true),
+        getJson<{ consumers: Array<{ name: string; pending: number; ackPending: number; redelivered: number }> }>("/api/consumers"),
+        getJson<{ deadLetters: Array<{ seq: number; type: string; consumer: string; reason: string; failedAt: string }> }>(
+          "/api/dead-letters",
+        ),
+        getJson<{ proxy: string | null; calls: Array<{ service: string; host: string; outcome: string; count: number }> }>("/api/egress"),
+      ]);
+      drawServices(services, mesh);
+      consumers.replaceChildren(
+        ...c.consumers.map((x) => h("tr", {}, ...[x.name, x.pending, x.ackPending, x.redelivered].map((v) => h("td", {}, String(v))))),
+      );
+      dead.replaceChildren(
+        ...d.deadLetters.map((x) =>
+          h(
+            "tr",
+            { "data-seq": String(x.seq) },
+            ...[String(x.seq), x.type, x.consumer, x.reason, x.failedAt].map((v) => h("td", {}, v)),
+            h(
+              "td",
+              {},
+              h(
+                "button",
+                {
+                  type: "button",
+                  onclick: async () => {
+                    try {
+                      await getJson(`/api/dead-letters/${x.seq}/replay`, {
+                        method: "POST",
+                        headers: { authorization: `Bearer ${token.value}` },
+                      });
+                      msg.show(`replayed dead letter ${x.seq} (${x.type})`);
+                      void refresh();
+                    } catch (err) {
+                      msg.show(describe(err), "error");
+                    }
+                  },
+                },
+                `Replay ${x.seq}`,
+              ),
+            ),
+          ),
+        ),
+      );
+      egress.replaceChildren(
+        h("p", {}, "Gateway: ", h("code", {}, eg.proxy ?? "none (direct)")),
+        eg.calls.length
+          ? h("ul", {}, ...eg.calls.map((x) => h("li", {}, `${x.service} → ${x.host}: ${x.outcome} × ${x.count}`)))
+          : h("p", {}, "No outbound calls yet."),
+      );
+    } catch (err) {
+      msg.show(describe(err), "error");
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => (root.isConnected ? void refresh() : clearInterval(timer)), 3000);
+}
+
+function drawServices(list: HTMLElement, mesh: MeshInfo): void {
+  list.replaceChildren(
+    ...mesh.services.map((s) =>
+      h(
+        "li",
+        { class: `svc ${s.ready ? "ready" : "not-ready"}`, "data-service": s.name },
+        h("strong", {}, s.name),
+        ` ${s.ready ? "ready" : "not ready"} · ${s.healthy ? "live" : "down"} · `,
+        h("code", {}, s.url),
+        s.ready ? "" : h("span", { class: "reason" }, ` ${String(s.readiness.status ?? s.readiness.error ?? "")}`),
+      ),
+    ),
+  );
+}
+
+/** Services → the stream → subscribers, with the number of facts each service published since the page opened. */
+function drawFlow(flow: HTMLElement, counts: Map<string, number>): void {
+  flow.replaceChildren(
+    h(
+      "p",
+      {},
+      ...[...counts].flatMap(([svc, n]) => [h("span", { class: "node" }, svc), h("span", { class: "arrow" }, ` —${n}→ `)]),
+      h("span", { class: "node stream" }, "JetStream"),
+      h("span", { class: "arrow" }, " → subscribers"),
+    ),
+  );
+}

@@ -1,0 +1,216 @@
+// The web console's server: the built page (album demo + mesh console) and a read-only API over the mesh: each
+// service's health and readiness, facts as they pass (server-sent events from an ordered JetStream consumer), the
+// durable consumers' lag, the dead-letter stream, egress calls from the services' metrics. Its one write is a
+// dead-letter replay, which takes the operator token. The album talks to the services' public REST APIs itself.
+import { timingSafeEqual } from "node:crypto";
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { extname, join, normalize, resolve, sep } from "node:path";
+import {
+  appError,
+  dlqStream,
+  type Exchange,
+  fromNatsMessage,
+  notFound,
+  Router,
+  type StreamNames,
+  toAppError,
+  unauthorized,
+  writeJson,
+} from "@snapmesh/runtime/internal";
+import { connect, DeliverPolicy, type NatsConnection } from "nats";
+import { listDeadLetters, replayDeadLetters } from "../stream.js";
+
+export interface ConsoleOptions {
+  port: number;
+  host?: string;
+  natsUrl: string;
+  names: StreamNames;
+  /** The services the console watches, by name, with the base URL of each. */
+  services: Record<string, string>;
+  /** The built page (`npm run console:build`); without it the API still serves. */
+  publicDir: string;
+  /** Required (as `Authorization: Bearer <token>`) to replay dead letters; without one, replay is refused. */
+  operatorToken?: string;
+  egressProxy?: string;
+  /** How many recent facts a page that connects is sent first. */
+  history?: number;
+}
+
+export interface RunningConsole {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".json": "application/json",
+  ".ico": "image/x-icon",
+};
+
+export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
+  const nc = await connect({ servers: opts.natsUrl, name: "snapmesh-console", timeout: 3_000 });
+  const streams = { natsUrl: opts.natsUrl, names: opts.names };
+  const router = new Router({
+    onError: (err, { res }) => {
+      const e = toAppError(err);
+      if (res.headersSent) res.end();
+      else writeJson(res, e.status, e.toBody());
+    },
+    notFound: (x) => serveFile(opts.publicDir, x),
+  });
+
+  router.on("get", "/api/mesh", async ({ res }) => {
+    const services = await Promise.all(Object.entries(opts.services).map(([name, url]) => serviceHealth(name, url)));
+    writeJson(res, 200, {
+      services,
+      stream: opts.names.stream,
+      deadLetterStream: dlqStream(opts.names),
+      egress: { proxy: opts.egressProxy ?? null },
+      replay: opts.operatorToken ? "operator token" : "disabled",
+    });
+  });
+  router.on("get", "/api/consumers", async ({ res }) => writeJson(res, 200, { consumers: await consumers(nc, opts.names) }));
+  router.on("get", "/api/dead-letters", async ({ res }) => writeJson(res, 200, { deadLetters: await listDeadLetters(streams) }));
+  router.on("post", "/api/dead-letters/:seq/replay", async (x) => {
+    requireOperator(x, opts.operatorToken);
+    const seq = Number(x.params.seq);
+    const replayed = await replayDeadLetters({ ...streams, dryRun: false, seq });
+    if (replayed.length === 0) throw notFound(`no dead letter ${seq}`);
+    writeJson(x.res, 200, { replayed });
+  });
+  router.on("get", "/api/egress", async ({ res }) => {
+    const calls = await Promise.all(Object.entries(opts.services).map(([name, url]) => egressCalls(name, url)));
+    writeJson(res, 200, { proxy: opts.egressProxy ?? null, calls: calls.flat() });
+  });
+  router.on("get", "/api/facts", (x) => streamFacts(nc, opts.names, x, opts.history ?? 100));
+
+  const server = createServer(router.listener);
+  await new Promise<void>((r, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host ?? "127.0.0.1", r);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${opts.host ?? "127.0.0.1"}:${port}`,
+    server,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await nc.close();
+    },
+  };
+}
+
+function requireOperator(x: Exchange, token: string | undefined): void {
+  if (!token) throw appError("forbidden", "dead-letter replay is off: start the console with an operator token");
+  const given = Buffer.from(/^Bearer (.+)$/.exec(x.header("authorization") ?? "")?.[1] ?? "");
+  const want = Buffer.from(token);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) throw unauthorized("an operator token is required");
+}
+
+async function serviceHealth(name: string, url: string) {
+  const probe = async (path: string) => {
+    try {
+      const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(2_000) });
+      return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+    } catch (err) {
+      return { status: 0, body: { error: (err as Error).message } };
+    }
+  };
+  const [health, ready] = await Promise.all([probe("/healthz"), probe("/readyz")]);
+  return { name, url, healthy: health.status === 200, ready: ready.status === 200, readiness: ready.body };
+}
+
+async function consumers(nc: NatsConnection, names: StreamNames) {
+  const jsm = await nc.jetstreamManager();
+  const out = [];
+  for await (const c of jsm.consumers.list(names.stream)) {
+    if (!c.config.durable_name) continue;
+    out.push({
+      name: c.name,
+      filterSubjects: c.config.filter_subjects ?? (c.config.filter_subject ? [c.config.filter_subject] : []),
+      pending: c.num_pending,
+      ackPending: c.num_ack_pending,
+      redelivered: c.num_redelivered,
+      delivered: c.delivered.stream_seq,
+    });
+  }
+  return out;
+}
+
+/** The egress counters each service exposes on /metrics (`snapmesh_egress_requests_total{host,outcome}`). */
+async function egressCalls(service: string, url: string) {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
+    .then((r) => r.text())
+    .catch(() => "");
+  const calls = [];
+  for (const [, labels, value] of text.matchAll(/^snapmesh_egress_requests_total\{([^}]*)\} (\d+)/gm)) {
+    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(labels!)?.[1] ?? "";
+    calls.push({ service, host: label("host"), outcome: label("outcome"), count: Number(value) });
+  }
+  return calls;
+}
+
+/**
+ * Server-sent events: the last `history` facts of the stream, then each one as it is stored, from an ordered
+ * consumer that lives as long as the page's connection (nothing is acknowledged: the console only reads).
+ */
+async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }: Exchange, history: number) {
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info(names.stream).catch(() => undefined);
+  if (!info) throw appError("unavailable", `the stream ${names.stream} does not exist yet`);
+  const start = Math.max(info.state.first_seq, info.state.last_seq - history + 1);
+  const consumer = await nc.jetstream().consumers.get(
+    names.stream,
+    info.state.messages > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start } : {},
+  );
+  const messages = await consumer.consume();
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+  res.write(": snapmesh facts\n\n");
+  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+  req.on("close", () => {
+    clearInterval(keepAlive);
+    void messages.close();
+  });
+  for await (const m of messages) {
+    try {
+      const event = fromNatsMessage(m.data, m.headers);
+      send(res, "fact", { seq: m.seq, subject: m.subject, event });
+    } catch (err) {
+      send(res, "undecodable", { seq: m.seq, subject: m.subject, error: (err as Error).message });
+    }
+  }
+}
+
+function send(res: ServerResponse, event: string, data: unknown): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+/** The built page's files; a path without a file gets index.html (the page routes itself). */
+function serveFile(publicDir: string, { req, res, path }: Exchange): void {
+  if (req.method !== "GET" && req.method !== "HEAD") throw appError("route_not_found", `no route for ${req.method} ${path}`);
+  if (path.startsWith("/api/")) throw appError("route_not_found", `no route for ${req.method} ${path}`);
+  const root = resolve(publicDir);
+  let file = normalize(join(root, decodeURIComponent(path)));
+  if (file !== root && !file.startsWith(root + sep)) throw appError("route_not_found", `no file ${path}`);
+  if (!existsSync(file) || statSync(file).isDirectory()) file = join(root, "index.html");
+  if (!existsSync(file)) {
+    throw appError("unavailable", "the console page is not built: run `npm run console:build`");
+  }
+  const immutable = file.includes(`${sep}assets${sep}`);
+  res.writeHead(200, {
+    "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+    "content-length": statSync(file).size,
+    "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache",
+    "x-content-type-options": "nosniff",
+  });
+  if (req.method === "HEAD") res.end();
+  else createReadStream(file).pipe(res);
+}
