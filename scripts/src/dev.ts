@@ -6,10 +6,10 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { envStem } from "@snapmesh/events";
 import { generateSigningJwk } from "../../services/auth/src/keyring.js";
-import { devEventKeyFiles } from "./event-keys.js";
-import type { Output } from "./output.js";
 import { buildConsolePage } from "./console/build.js";
 import { startConsole } from "./console/server.js";
+import { devEventKeyFiles } from "./event-keys.js";
+import type { Output } from "./output.js";
 import { startNatsServer, stopChild, UserError } from "./processes.js";
 import { type ForwardProxy, forwardProxy } from "./proxy.js";
 import { type MeshService, meshServices, peerUrls } from "./services.js";
@@ -103,7 +103,10 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     const web = await startConsole({
       port: consolePort,
       natsUrl,
-      names: { stream: process.env.EVENTS_STREAM ?? "SNAPMESH_EVENTS", subjectPrefix: process.env.EVENTS_SUBJECT_PREFIX ?? "events" },
+      names: {
+        stream: process.env.EVENTS_STREAM ?? "SNAPMESH_EVENTS",
+        subjectPrefix: process.env.EVENTS_SUBJECT_PREFIX ?? "events",
+      },
       services: urls,
       publicDir: await page,
       operatorToken: devSecret(dataDir, "console-operator-token", () => randomBytes(24).toString("base64url")),

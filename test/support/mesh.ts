@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { envStem, SERVICES, type ServiceName } from "@snapmesh/events";
@@ -14,6 +16,12 @@ const NAMES = SERVICES;
 
 export interface Mesh {
   urls: Record<ServiceName, string>;
+  /** The web console `snapmesh dev` serves (album demo and mesh console). */
+  consoleUrl: string;
+  /** The console's operator token (dead-letter replay), as `snapmesh dev` made it in its data folder. */
+  operatorToken(): string;
+  natsUrl: string;
+  names: { stream: string; subjectPrefix: string };
   pids: Record<string, number>;
   stream: string;
   logs: string[];
@@ -30,7 +38,7 @@ export interface Mesh {
  */
 export async function startMesh(env: Record<string, string>): Promise<Mesh> {
   const ports: number[] = [];
-  while (ports.length < NAMES.length) {
+  while (ports.length < NAMES.length + 1) {
     const port = await freePort();
     if (!ports.includes(port)) ports.push(port);
   }
@@ -43,6 +51,7 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
     OUTBOX_POLL_MS: "200",
     LOG_LEVEL: "warn",
     STORAGE_DIR: scratchDir("mesh-objects"),
+    SNAPMESH_CONSOLE_PORT: String(ports[NAMES.length]),
     ...env,
   };
   NAMES.forEach((name, i) => {
@@ -58,11 +67,11 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
   const logs: string[] = [];
   createInterface({ input: child.stderr! }).on("line", (l) => logs.push(l));
   const lines = createInterface({ input: child.stdout! });
-  let ready: { urls: Mesh["urls"]; pids: Record<string, number> } | undefined;
+  let ready: { urls: Mesh["urls"]; pids: Record<string, number>; consoleUrl: string } | undefined;
   for await (const line of lines) {
     logs.push(line);
     try {
-      const msg = JSON.parse(line) as { ready?: boolean; urls: Mesh["urls"]; pids: Record<string, number> };
+      const msg = JSON.parse(line) as { ready?: boolean; urls: Mesh["urls"]; pids: Record<string, number>; consoleUrl: string };
       if (msg.ready) {
         ready = msg;
         break;
@@ -76,6 +85,10 @@ export async function startMesh(env: Record<string, string>): Promise<Mesh> {
   const urls = ready.urls;
   return {
     urls,
+    consoleUrl: ready.consoleUrl,
+    operatorToken: () => readFileSync(join(dataDir, "console-operator-token"), "utf8"),
+    natsUrl: vars.NATS_URL!,
+    names: { stream: vars.EVENTS_STREAM!, subjectPrefix: vars.EVENTS_SUBJECT_PREFIX! },
     pids: ready.pids,
     stream: vars.EVENTS_STREAM!,
     logs,

@@ -28,6 +28,7 @@ export function renderConsole(root: HTMLElement): void {
   const egress = h("div", {});
   const token = h("input", { id: "operator-token", type: "password", autocomplete: "off" });
   const counts = new Map<string, number>();
+  let subscribers: string[] = [];
 
   root.append(
     h("h1", {}, "Mesh console"),
@@ -45,7 +46,11 @@ export function renderConsole(root: HTMLElement): void {
         h(
           "table",
           { "aria-label": "Facts" },
-          h("thead", {}, h("tr", {}, ...["seq", "type", "source", "subject", "id", "time"].map((c) => h("th", { scope: "col" }, c)))),
+          h(
+            "thead",
+            {},
+            h("tr", {}, ...["seq", "type", "source", "subject", "id", "time"].map((c) => h("th", { scope: "col" }, c))),
+          ),
           rows,
         ),
       ),
@@ -58,7 +63,11 @@ export function renderConsole(root: HTMLElement): void {
       h(
         "table",
         { "aria-label": "Consumer lag" },
-        h("thead", {}, h("tr", {}, ...["consumer", "pending (lag)", "awaiting ack", "redelivered"].map((c) => h("th", { scope: "col" }, c)))),
+        h(
+          "thead",
+          {},
+          h("tr", {}, ...["consumer", "pending (lag)", "awaiting ack", "redelivered"].map((c) => h("th", { scope: "col" }, c))),
+        ),
         consumers,
       ),
     ),
@@ -71,7 +80,11 @@ export function renderConsole(root: HTMLElement): void {
       h(
         "table",
         { "aria-label": "Dead letters" },
-        h("thead", {}, h("tr", {}, ...["seq", "type", "consumer", "reason", "failed at", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h(
+          "thead",
+          {},
+          h("tr", {}, ...["seq", "type", "consumer", "reason", "failed at", ""].map((c) => h("th", { scope: "col" }, c))),
+        ),
         dead,
       ),
     ),
@@ -95,7 +108,9 @@ export function renderConsole(root: HTMLElement): void {
     const tr = h(
       "tr",
       { tabindex: "0", "data-type": f.event.type },
-      ...[String(f.seq), f.event.type, f.event.source, f.event.subject ?? "", f.event.id, f.event.time].map((v) => h("td", {}, v)),
+      ...[String(f.seq), f.event.type, f.event.source, f.event.subject ?? "", f.event.id, f.event.time].map((v) =>
+        h("td", {}, v),
+      ),
     );
     tr.dataset.fact = JSON.stringify(f);
     tr.hidden = !matches(f);
@@ -106,7 +121,7 @@ export function renderConsole(root: HTMLElement): void {
     tr.addEventListener("keydown", (k) => k.key === "Enter" && open());
     rows.append(tr);
     while (rows.children.length > 500) rows.firstElementChild?.remove();
-    drawFlow(flow, counts);
+    drawFlow(flow, counts, subscribers);
   });
   facts.onerror = () => msg.show("the fact stream is reconnecting…", "error");
   facts.onopen = () => msg.show("");
@@ -116,15 +131,23 @@ export function renderConsole(root: HTMLElement): void {
     try {
       const [mesh, c, d, eg] = await Promise.all([
         meshInfo(true),
-        getJson<{ consumers: Array<{ name: string; pending: number; ackPending: number; redelivered: number }> }>("/api/consumers"),
+        getJson<{ consumers: Array<{ name: string; pending: number; ackPending: number; redelivered: number }> }>(
+          "/api/consumers",
+        ),
         getJson<{ deadLetters: Array<{ seq: number; type: string; consumer: string; reason: string; failedAt: string }> }>(
           "/api/dead-letters",
         ),
-        getJson<{ proxy: string | null; calls: Array<{ service: string; host: string; outcome: string; count: number }> }>("/api/egress"),
+        getJson<{ proxy: string | null; calls: Array<{ service: string; host: string; outcome: string; count: number }> }>(
+          "/api/egress",
+        ),
       ]);
       drawServices(services, mesh);
+      subscribers = c.consumers.map((x) => x.name);
+      drawFlow(flow, counts, subscribers);
       consumers.replaceChildren(
-        ...c.consumers.map((x) => h("tr", {}, ...[x.name, x.pending, x.ackPending, x.redelivered].map((v) => h("td", {}, String(v))))),
+        ...c.consumers.map((x) =>
+          h("tr", {}, ...[x.name, x.pending, x.ackPending, x.redelivered].map((v) => h("td", {}, String(v)))),
+        ),
       );
       dead.replaceChildren(
         ...d.deadLetters.map((x) =>
@@ -135,25 +158,26 @@ export function renderConsole(root: HTMLElement): void {
             h(
               "td",
               {},
-              h(
-                "button",
-                {
-                  type: "button",
-                  onclick: async () => {
-                    try {
-                      await getJson(`/api/dead-letters/${x.seq}/replay`, {
-                        method: "POST",
-                        headers: { authorization: `Bearer ${token.value}` },
-                      });
-                      msg.show(`replayed dead letter ${x.seq} (${x.type})`);
-                      void refresh();
-                    } catch (err) {
-                      msg.show(describe(err), "error");
-                    }
+              x.type !== "undecodable" &&
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    onclick: async () => {
+                      try {
+                        await getJson(`/api/dead-letters/${x.seq}/replay`, {
+                          method: "POST",
+                          headers: { authorization: `Bearer ${token.value}` },
+                        });
+                        msg.show(`replayed dead letter ${x.seq} (${x.type})`);
+                        void refresh();
+                      } catch (err) {
+                        msg.show(describe(err), "error");
+                      }
+                    },
                   },
-                },
-                `Replay ${x.seq}`,
-              ),
+                  `Replay ${x.seq}`,
+                ),
             ),
           ),
         ),
@@ -187,15 +211,19 @@ function drawServices(list: HTMLElement, mesh: MeshInfo): void {
   );
 }
 
-/** Services → the stream → subscribers, with the number of facts each service published since the page opened. */
-function drawFlow(flow: HTMLElement, counts: Map<string, number>): void {
+/** Each service → the stream, with the facts it published (of those the page has seen), and the stream → its consumers. */
+function drawFlow(flow: HTMLElement, counts: Map<string, number>, consumers: string[]): void {
+  const stream = () => h("span", { class: "node stream" }, "JetStream");
   flow.replaceChildren(
-    h(
-      "p",
-      {},
-      ...[...counts].flatMap(([svc, n]) => [h("span", { class: "node" }, svc), h("span", { class: "arrow" }, ` —${n}→ `)]),
-      h("span", { class: "node stream" }, "JetStream"),
-      h("span", { class: "arrow" }, " → subscribers"),
+    ...[...counts].map(([svc, n]) =>
+      h(
+        "p",
+        {},
+        h("span", { class: "node" }, svc),
+        h("span", { class: "arrow" }, ` —${n} ${n === 1 ? "fact" : "facts"}→ `),
+        stream(),
+      ),
     ),
+    h("p", {}, stream(), h("span", { class: "arrow" }, " → "), ...consumers.map((c) => h("span", { class: "node" }, c))),
   );
 }

@@ -167,10 +167,12 @@ async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }:
   const info = await jsm.streams.info(names.stream).catch(() => undefined);
   if (!info) throw appError("unavailable", `the stream ${names.stream} does not exist yet`);
   const start = Math.max(info.state.first_seq, info.state.last_seq - history + 1);
-  const consumer = await nc.jetstream().consumers.get(
-    names.stream,
-    info.state.messages > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start } : {},
-  );
+  const consumer = await nc
+    .jetstream()
+    .consumers.get(
+      names.stream,
+      info.state.messages > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start } : {},
+    );
   const messages = await consumer.consume();
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
   res.write(": snapmesh facts\n\n");
