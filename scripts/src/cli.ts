@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { catalog } from "@snapmesh/events";
 import type { DlqConnection } from "./cluster/dlq.js";
@@ -20,6 +22,8 @@ const USAGE = `snapmesh <command> [options]
       --token JWT             a session token (Authorization: Bearer; also SNAPMESH_TOKEN)
       --user NAME             without a token: sign in as NAME with the dev provider first (default cli)
   events                      list the event catalog
+  console [--port P]          the web console (album demo and mesh console) for a mesh already running here;
+                              dead-letter replay takes SNAPMESH_CONSOLE_TOKEN (off without it)
   tail [--all] [--dlq]        follow facts on the JetStream stream (and the dead-letter stream)
   dlq list | replay [--type T] [--dry-run]   the dead-lettered events with their reasons | re-publish
                               them and remove them from the DLQ
@@ -79,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       follow: { type: "boolean", default: false },
       cluster: { type: "boolean", default: false },
       broker: { type: "boolean", default: false },
+      port: { type: "string" },
     },
   });
   const out = createOutput(values.json ?? false);
@@ -149,6 +154,28 @@ export async function main(argv: string[]): Promise<number> {
         for (const d of catalog)
           process.stdout.write(`${d.kind.padEnd(8)} ${d.service.padEnd(11)} ${d.type.padEnd(40)} ${d.description}\n`);
       return 0;
+    case "console": {
+      const [{ startConsole }, { buildConsolePage }, { meshServices }] = await Promise.all([
+        import("./console/server.js"),
+        import("./console/build.js"),
+        import("./services.js"),
+      ]);
+      const publicDir = fileURLToPath(new URL("../../dist/console", import.meta.url));
+      if (!existsSync(`${publicDir}/index.html`)) await buildConsolePage();
+      const web = await startConsole({
+        port: Number(values.port ?? process.env.SNAPMESH_CONSOLE_PORT ?? 8080),
+        natsUrl,
+        names,
+        services: Object.fromEntries(meshServices().map((s) => [s.name, `http://127.0.0.1:${s.port}`])),
+        publicDir,
+        ...(process.env.SNAPMESH_CONSOLE_TOKEN ? { operatorToken: process.env.SNAPMESH_CONSOLE_TOKEN } : {}),
+        ...(process.env.EGRESS_PROXY ? { egressProxy: process.env.EGRESS_PROXY } : {}),
+      });
+      out.ready(`the console is at ${web.url} (Ctrl-C stops it)`, { consoleUrl: web.url });
+      await new Promise<void>((r) => process.once("SIGINT", () => r()));
+      await web.close();
+      return 0;
+    }
     case "tail": {
       const abort = new AbortController();
       process.once("SIGINT", () => abort.abort());
