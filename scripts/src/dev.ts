@@ -66,7 +66,9 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     const services = meshServices();
     const urls = Object.fromEntries(services.map((s) => [s.name, `http://127.0.0.1:${s.port}`]));
     const consolePort = await portFree(Number(process.env.SNAPMESH_CONSOLE_PORT ?? 8080));
+    // Built while the services start; a failed build is reported where it is awaited, not as an unhandled rejection.
     const page = consolePage(out);
+    page.catch(() => undefined);
     const shared = {
       ...sharedEnv(dataDir, natsUrl, urls, proxy),
       ...peerUrls(services, urls),

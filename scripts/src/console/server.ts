@@ -200,7 +200,13 @@ function serveFile(publicDir: string, { req, res, path }: Exchange): void {
   if (req.method !== "GET" && req.method !== "HEAD") throw appError("route_not_found", `no route for ${req.method} ${path}`);
   if (path.startsWith("/api/")) throw appError("route_not_found", `no route for ${req.method} ${path}`);
   const root = resolve(publicDir);
-  let file = normalize(join(root, decodeURIComponent(path)));
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw appError("route_not_found", `no file ${path}`);
+  }
+  let file = normalize(join(root, decoded));
   if (file !== root && !file.startsWith(root + sep)) throw appError("route_not_found", `no file ${path}`);
   if (!existsSync(file) || statSync(file).isDirectory()) file = join(root, "index.html");
   if (!existsSync(file)) {
