@@ -9,10 +9,14 @@ interface Fact {
 }
 
 let facts: EventSource | undefined;
+let polling: ReturnType<typeof setInterval> | undefined;
 
+/** Leaving the console (or drawing it again): its fact stream and its polling stop. */
 export function stopConsole(): void {
   facts?.close();
   facts = undefined;
+  clearInterval(polling);
+  polling = undefined;
 }
 
 export function renderConsole(root: HTMLElement): void {
@@ -127,7 +131,6 @@ export function renderConsole(root: HTMLElement): void {
   facts.onopen = () => msg.show("");
 
   const refresh = async () => {
-    if (!root.isConnected) return;
     try {
       const [mesh, c, d, eg] = await Promise.all([
         meshInfo(true),
@@ -193,7 +196,7 @@ export function renderConsole(root: HTMLElement): void {
     }
   };
   void refresh();
-  const timer = setInterval(() => (root.isConnected ? void refresh() : clearInterval(timer)), 3000);
+  polling = setInterval(() => void refresh(), 3000);
 }
 
 function drawServices(list: HTMLElement, mesh: MeshInfo): void {
