@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { catalog } from "@snapmesh/events";
 import type { DlqConnection } from "./cluster/dlq.js";
@@ -10,7 +8,7 @@ import { createOutput } from "./output.js";
 import { UserError } from "./processes.js";
 import { send } from "./send.js";
 import { serviceUrl } from "./services.js";
-import { listDeadLetters, replayDeadLetters, tail } from "./stream.js";
+import { listDeadLetters, localStreamNames, replayDeadLetters, tail } from "./stream.js";
 
 const USAGE = `snapmesh <command> [options]
 
@@ -88,10 +86,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const out = createOutput(values.json ?? false);
   const [command, ...rest] = positionals;
-  const names = {
-    stream: process.env.EVENTS_STREAM ?? "SNAPMESH_EVENTS",
-    subjectPrefix: process.env.EVENTS_SUBJECT_PREFIX ?? "events",
-  };
+  const names = localStreamNames();
   const natsUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 
   const cluster = async () => {
@@ -155,13 +150,12 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(`${d.kind.padEnd(8)} ${d.service.padEnd(11)} ${d.type.padEnd(40)} ${d.description}\n`);
       return 0;
     case "console": {
-      const [{ startConsole }, { buildConsolePage }, { meshServices }] = await Promise.all([
+      const [{ startConsole }, { consolePage }, { meshServices }] = await Promise.all([
         import("./console/server.js"),
         import("./console/build.js"),
         import("./services.js"),
       ]);
-      const publicDir = fileURLToPath(new URL("../../dist/console", import.meta.url));
-      if (!existsSync(`${publicDir}/index.html`)) await buildConsolePage();
+      const publicDir = await consolePage(out);
       const web = await startConsole({
         port: Number(values.port ?? process.env.SNAPMESH_CONSOLE_PORT ?? 8080),
         natsUrl,

@@ -6,13 +6,14 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { envStem } from "@snapmesh/events";
 import { generateSigningJwk } from "../../services/auth/src/keyring.js";
-import { buildConsolePage } from "./console/build.js";
+import { consolePage } from "./console/build.js";
 import { startConsole } from "./console/server.js";
 import { devEventKeyFiles } from "./event-keys.js";
 import type { Output } from "./output.js";
 import { startNatsServer, stopChild, UserError } from "./processes.js";
 import { type ForwardProxy, forwardProxy } from "./proxy.js";
 import { type MeshService, meshServices, peerUrls } from "./services.js";
+import { localStreamNames } from "./stream.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const MAX_RESTARTS = 5;
@@ -105,10 +106,7 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     const web = await startConsole({
       port: consolePort,
       natsUrl,
-      names: {
-        stream: process.env.EVENTS_STREAM ?? "SNAPMESH_EVENTS",
-        subjectPrefix: process.env.EVENTS_SUBJECT_PREFIX ?? "events",
-      },
+      names: localStreamNames(),
       services: urls,
       publicDir: await page,
       operatorToken: devSecret(dataDir, "console-operator-token", () => randomBytes(24).toString("base64url")),
@@ -128,16 +126,6 @@ export async function dev(opts: DevOptions, out: Output): Promise<void> {
     out.error(err instanceof UserError ? err.message : String((err as Error).stack ?? err));
     await stopAll(1);
   }
-}
-
-/** The console's built page (dist/console); built with Vite first when missing (a fresh clone). */
-async function consolePage(out: Output): Promise<string> {
-  const dir = join(ROOT, "dist", "console");
-  if (!existsSync(join(dir, "index.html"))) {
-    out.info("building the console page (dist/console)…");
-    await buildConsolePage();
-  }
-  return dir;
 }
 
 /** SNAPMESH_EGRESS=tinyproxy (default when installed) starts the local egress gateway; `none` sends calls directly. */

@@ -11,6 +11,11 @@ export interface StreamOptions {
   direct?: boolean;
 }
 
+/** The facts stream's names a local mesh uses: EVENTS_STREAM and EVENTS_SUBJECT_PREFIX, else the defaults. */
+export function localStreamNames(env: NodeJS.ProcessEnv = process.env): StreamNames {
+  return { stream: env.EVENTS_STREAM ?? "SNAPMESH_EVENTS", subjectPrefix: env.EVENTS_SUBJECT_PREFIX ?? "events" };
+}
+
 async function open(opts: StreamOptions): Promise<NatsConnection> {
   try {
     return await connect({ servers: opts.natsUrl, timeout: 3_000, ...(opts.direct ? { ignoreClusterUpdates: true } : {}) });

@@ -1,8 +1,11 @@
 // `npm run console:build`: the console's page (scripts/console, TypeScript, no view library) built by Vite into
 // dist/console, every asset bundled (no CDN).
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { Output } from "../output.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const PAGE = `${ROOT}dist/console`;
 
 export async function buildConsolePage(): Promise<void> {
   const { build } = await import("vite");
@@ -10,8 +13,17 @@ export async function buildConsolePage(): Promise<void> {
     root: `${ROOT}scripts/console`,
     base: "./",
     logLevel: "warn",
-    build: { outDir: `${ROOT}dist/console`, emptyOutDir: true, target: "es2022" },
+    build: { outDir: PAGE, emptyOutDir: true, target: "es2022" },
   });
+}
+
+/** The built page's folder for `snapmesh dev` and `snapmesh console`; built first when missing (a fresh clone). */
+export async function consolePage(out: Output): Promise<string> {
+  if (!existsSync(`${PAGE}/index.html`)) {
+    out.info("building the console page (dist/console)…");
+    await buildConsolePage();
+  }
+  return PAGE;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await buildConsolePage();
