@@ -73,10 +73,15 @@ export class OutboxRelay {
     return this.active;
   }
 
+  /** A sink that says it cannot publish yet (NATS still connecting). */
+  private get sinkConnecting(): boolean {
+    return (this.sink as { ready?: boolean }).ready === false;
+  }
+
   start(): void {
     this.active = true;
     // A sink still connecting gets its first drain from whoever connects it (a drain now would only count rows).
-    if ((this.sink as { ready?: boolean }).ready !== false) this.kick();
+    if (!this.sinkConnecting) this.kick();
     this.timer = setInterval(() => this.kick(), this.opts.pollMs);
     this.timer.unref();
   }
@@ -97,7 +102,7 @@ export class OutboxRelay {
   /** Facts a transaction just committed to the outbox: published now, from memory. */
   committed(facts: readonly SnapEvent[]): void {
     // An inactive relay, or a sink that cannot publish yet, leaves the rows to the poller.
-    if (!this.active || (this.sink as { ready?: boolean }).ready === false) {
+    if (!this.active || this.sinkConnecting) {
       this.released(facts);
       return;
     }
@@ -183,7 +188,7 @@ export class OutboxRelay {
   async drainOnce(): Promise<number> {
     const table = `${this.schema}.outbox`;
     // A sink that says it cannot publish yet (NATS still connecting): leave the rows, count no attempt.
-    const rows = (this.sink as { ready?: boolean }).ready === false ? [] : await this.claim();
+    const rows = this.sinkConnecting ? [] : await this.claim();
     const sent: string[] = [];
     let failure: { seq: string; message: string } | undefined;
     for (const row of rows) {
@@ -236,7 +241,15 @@ export class OutboxRelay {
         RETURNING seq, event, attempts`,
       [this.batchSize, this.leaseMs, [...this.inFlight]],
     );
-    return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    // The list above is as of the call: a statement that waited for a pool connection can claim a fact committed
+    // meanwhile, which the path from memory is publishing. Such rows go back unclaimed.
+    const taken = rows.filter((r) => this.inFlight.has(r.event.id));
+    if (taken.length > 0) {
+      await this.db.query(`UPDATE ${table} SET claimed_until = NULL WHERE seq = ANY($1::bigint[])`, [
+        taken.map((r) => String(r.seq)),
+      ]);
+    }
+    return rows.filter((r) => !taken.includes(r)).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
   }
 
   async pending(): Promise<number> {
