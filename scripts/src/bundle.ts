@@ -1,6 +1,7 @@
 // `npm run build` (after the type check): each service of the manifest bundled into an ESM entry for its container image,
 // dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
-// ../migrations from the bundle, as from src/main.ts). PGlite stays external (it loads its WASM files).
+// ../migrations from the bundle, as from src/main.ts); the console's server likewise into dist/console/bin. PGlite stays
+// external (it loads its WASM files).
 import { cpSync, existsSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { SERVICES } from "@snapmesh/events";
@@ -83,11 +84,16 @@ const builtinsByRequire: Plugin = {
   },
 };
 
-for (const name of SERVICES) {
+// Each service, and the console's server (its image adds the page, dist/console/public: `npm run console:build`).
+const ENTRIES: Array<[name: string, entry: string]> = [
+  ...SERVICES.map((name): [string, string] => [name, `services/${name}/src/main.ts`]),
+  ["console", "scripts/src/console/main.ts"],
+];
+for (const [name, source] of ENTRIES) {
   // esbuild never removes outputs: chunks of an earlier build (other hashes) would otherwise end up in the image.
   rmSync(`dist/${name}/bin`, { recursive: true, force: true });
   const result = await build({
-    entryPoints: { main: `services/${name}/src/main.ts` },
+    entryPoints: { main: source },
     outdir: `dist/${name}/bin`,
     outExtension: { ".js": ".mjs" },
     // Code loaded on first use (undici for egress, the AWS SDK) goes into chunks the start does not parse.

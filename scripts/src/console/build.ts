@@ -1,11 +1,12 @@
 // `npm run console:build`: the console's page (scripts/console, TypeScript, no view library) built by Vite into
-// dist/console, every asset bundled (no CDN).
+// dist/console/public, every asset bundled (no CDN). The console image holds it beside the server's bundle
+// (dist/console/bin, scripts/src/bundle.ts).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Output } from "../output.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-const PAGE = `${ROOT}dist/console`;
+const PAGE = `${ROOT}dist/console/public`;
 
 export async function buildConsolePage(): Promise<void> {
   const { build } = await import("vite");
@@ -20,7 +21,7 @@ export async function buildConsolePage(): Promise<void> {
 /** The built page's folder for `snapmesh dev` and `snapmesh console`; built first when missing (a fresh clone). */
 export async function consolePage(out: Output): Promise<string> {
   if (!existsSync(`${PAGE}/index.html`)) {
-    out.info("building the console page (dist/console)…");
+    out.info("building the console page (dist/console/public)…");
     await buildConsolePage();
   }
   return PAGE;

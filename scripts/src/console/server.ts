@@ -7,13 +7,17 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize, resolve, sep } from "node:path";
+import type { SnapEvent } from "@snapmesh/events";
 import {
   appError,
   dlqStream,
   type Exchange,
   fromNatsMessage,
+  hasBody,
   notFound,
+  parseCloudEvents,
   Router,
+  readBody,
   type StreamNames,
   toAppError,
   unauthorized,
@@ -29,6 +33,8 @@ export interface ConsoleOptions {
   names: StreamNames;
   /** The services the console watches, by name, with the base URL of each. */
   services: Record<string, string>;
+  /** Where a browser reaches each service (the album calls them), when not at `services`' URLs (in a cluster). */
+  publicUrls?: Record<string, string>;
   /** The built page (`npm run console:build`); without it the API still serves. */
   publicDir: string;
   /** Required (as `Authorization: Bearer <token>`) to replay dead letters; without one, replay is refused. */
@@ -36,7 +42,18 @@ export interface ConsoleOptions {
   egressProxy?: string;
   /** How many recent facts a page that connects is sent first. */
   history?: number;
+  /**
+   * Where the facts come from. `stream` (default): the JetStream facts stream, read with an ordered consumer.
+   * `trigger`: a Knative Trigger delivers them to POST /api/facts/ingest (with Knative Eventing the facts pass
+   * through the Broker, not the services' stream); each must carry a producer's valid signature (`verify`).
+   */
+  facts?: { from: "stream" } | { from: "trigger"; verify: (event: SnapEvent) => string };
+  /** With Knative Eventing: the Broker's URL, where a replayed dead letter is posted (else: the facts stream). */
+  replayUrl?: string;
 }
+
+/** Largest delivery POST /api/facts/ingest reads. */
+const MAX_INGEST_BYTES = 1024 * 1024;
 
 export interface RunningConsole {
   url: string;
@@ -67,7 +84,13 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   });
 
   router.on("get", "/api/mesh", async ({ res }) => {
-    const services = await Promise.all(Object.entries(opts.services).map(([name, url]) => serviceHealth(name, url)));
+    const services = await Promise.all(
+      Object.entries(opts.services).map(async ([name, url]) => ({
+        ...(await serviceHealth(name, url)),
+        // What the album in the browser calls; the console itself probes `url`.
+        url: opts.publicUrls?.[name] ?? url,
+      })),
+    );
     writeJson(res, 200, {
       services,
       stream: opts.names.stream,
@@ -81,7 +104,12 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   router.on("post", "/api/dead-letters/:seq/replay", async (x) => {
     requireOperator(x, opts.operatorToken);
     const seq = Number(x.params.seq);
-    const replayed = await replayDeadLetters({ ...streams, dryRun: false, seq });
+    const replayed = await replayDeadLetters({
+      ...streams,
+      dryRun: false,
+      seq,
+      ...(opts.replayUrl ? { republish: postTo(opts.replayUrl) } : {}),
+    });
     if (replayed.length === 0) throw notFound(`no dead letter ${seq}`);
     writeJson(x.res, 200, { replayed });
   });
@@ -89,7 +117,19 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     const calls = await Promise.all(Object.entries(opts.services).map(([name, url]) => egressCalls(name, url)));
     writeJson(res, 200, { proxy: opts.egressProxy ?? null, calls: calls.flat() });
   });
-  router.on("get", "/api/facts", (x) => streamFacts(nc, opts.names, x, opts.history ?? 100));
+  const facts = opts.facts ?? { from: "stream" };
+  if (facts.from === "trigger") {
+    const hub = new FactHub(opts.history ?? 100);
+    router.on("get", "/api/facts", (x) => hub.follow(x));
+    router.on("post", "/api/facts/ingest", async ({ req, res }) => {
+      const body = hasBody(req) ? await readBody(req, MAX_INGEST_BYTES) : Buffer.alloc(0);
+      const { events } = parseCloudEvents(req.headers, body);
+      // Every event is checked before any is shown: a forged one in a batch refuses the whole delivery.
+      for (const event of events) facts.verify(event);
+      for (const event of events) hub.add(event);
+      res.writeHead(202).end();
+    });
+  } else router.on("get", "/api/facts", (x) => streamFacts(nc, opts.names, x, opts.history ?? 100));
 
   const server = createServer(router.listener);
   await new Promise<void>((r, reject) => {
@@ -106,6 +146,51 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
       await nc.close();
     },
   };
+}
+
+/** Posts a replayed event to the Broker as a structured CloudEvent; anything but 2xx keeps the dead letter. */
+function postTo(url: string): (event: Record<string, unknown>) => Promise<void> {
+  return async (event) => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify(event),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok)
+      throw appError(
+        "unavailable",
+        `the Broker refused event ${String(event.id)} (${res.status}): ${(await res.text()).slice(0, 200)}`,
+      );
+  };
+}
+
+/** Facts a Trigger delivered: the last `history` kept in memory, and every page following them. */
+class FactHub {
+  private readonly recent: Array<{ seq: number; subject: string; event: SnapEvent }> = [];
+  private readonly pages = new Set<ServerResponse>();
+  private seq = 0;
+
+  constructor(private readonly history: number) {}
+
+  add(event: SnapEvent): void {
+    const entry = { seq: ++this.seq, subject: `broker.${event.type}`, event };
+    this.recent.push(entry);
+    if (this.recent.length > this.history) this.recent.shift();
+    for (const res of this.pages) send(res, "fact", entry);
+  }
+
+  follow({ req, res }: Exchange): void {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+    res.write(": snapmesh facts\n\n");
+    for (const entry of this.recent) send(res, "fact", entry);
+    this.pages.add(res);
+    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+    req.on("close", () => {
+      clearInterval(keepAlive);
+      this.pages.delete(res);
+    });
+  }
 }
 
 function requireOperator(x: Exchange, token: string | undefined): void {
@@ -130,6 +215,8 @@ async function serviceHealth(name: string, url: string) {
 
 async function consumers(nc: NatsConnection, names: StreamNames) {
   const jsm = await nc.jetstreamManager();
+  // With Knative Eventing the services keep no stream of their own: no durable consumers to show.
+  if (!(await jsm.streams.info(names.stream).catch(() => undefined))) return [];
   const out = [];
   for await (const c of jsm.consumers.list(names.stream)) {
     if (!c.config.durable_name) continue;

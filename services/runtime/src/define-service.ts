@@ -269,7 +269,7 @@ function checkAgainstManifest<D>(
 }
 
 /** Whether `url` (a module's import.meta.url) is the script this process was started with. */
-function isProcessEntry(url: string): boolean {
+export function isProcessEntry(url: string): boolean {
   const script = process.argv[1];
   if (!script) return false;
   try {

@@ -228,15 +228,7 @@ export class EventProof {
     if (!signingJson) throw new Error("no event signing keys (SNAPMESH_EVENT_SIGNING_KEYS or SNAPMESH_EVENT_SIGNING_KEYS_FILE)");
     const signing = parseKeySet(signingJson, "private", "the event signing key set");
     const trustJson = this.sources.trustFile ? readFileSync(this.sources.trustFile, "utf8") : this.sources.trust;
-    const trust = new Map<string, LoadedKey[]>();
-    if (trustJson) {
-      const parsed = parseJsonObject(trustJson, "the event trust map") as Record<string, unknown>;
-      for (const [producer, set] of Object.entries(parsed)) {
-        if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(producer))
-          throw new Error(`the event trust map names an invalid producer '${producer}'`);
-        trust.set(producer, parseKeySet(JSON.stringify(set), "public", `the trusted keys of '${producer}'`));
-      }
-    }
+    const trust = trustJson ? parseTrustMap(trustJson) : new Map<string, LoadedKey[]>();
     const own = signing.map((k) => ({ kid: k.kid, key: createPublicKey(k.key) }));
     trust.set(this.service, [...own, ...(trust.get(this.service) ?? []).filter((k) => !own.some((o) => o.kid === k.kid))]);
     this.signing = signing;
@@ -267,6 +259,26 @@ export class EventProof {
   verify(event: SnapEvent): string {
     return verifyEvent(event, (producer) => this.trust.get(producer) ?? []);
   }
+}
+
+/**
+ * Verifies events against a trust map alone, `{"<producer>":{"keys":[public JWKs]}}`: for a reader of facts that
+ * signs nothing (the console). Returns the proven producer; throws a ProofError like EventProof.verify.
+ */
+export function trustVerifier(trustJson: string): (event: SnapEvent) => string {
+  const trust = parseTrustMap(trustJson);
+  return (event) => verifyEvent(event, (producer) => trust.get(producer) ?? []);
+}
+
+function parseTrustMap(json: string): Map<string, LoadedKey[]> {
+  const trust = new Map<string, LoadedKey[]>();
+  const parsed = parseJsonObject(json, "the event trust map") as Record<string, unknown>;
+  for (const [producer, set] of Object.entries(parsed)) {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(producer))
+      throw new Error(`the event trust map names an invalid producer '${producer}'`);
+    trust.set(producer, parseKeySet(JSON.stringify(set), "public", `the trusted keys of '${producer}'`));
+  }
+  return trust;
 }
 
 /** A new private Ed25519 JWK with a kid. */

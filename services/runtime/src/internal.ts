@@ -9,7 +9,7 @@ export * from "./define-service.js";
 export * from "./egress.js";
 export * from "./errors.js";
 export * from "./event-proof.js";
-export { writeJson } from "./http-body.js";
+export { hasBody, readBody, writeJson } from "./http-body.js";
 export * from "./http-server.js";
 export * from "./logger.js";
 export * from "./metrics.js";
