@@ -1,9 +1,10 @@
-# One Dockerfile, one image per service, chosen with --build-arg SERVICE=auth|social|share-code|storage:
+# One Dockerfile, one image per service, chosen with --build-arg SERVICE=auth|social|share-code|storage (or console,
+# the web console's server and page):
 #
 #   docker build --build-arg SERVICE=social -t snapmesh-social:0.1.0 .
 #
-# The image holds only the service's esbuild bundle (dist/<service>/bin/main.mjs), its migrations and a
-# Node runtime. It runs as UID 65532, needs no shell, and writes nothing but /tmp (mount one there with a
+# The image holds only the service's esbuild bundle (dist/<service>/bin/main.mjs), its migrations (the console:
+# its page) and a Node runtime. It runs as UID 65532, needs no shell, and writes nothing but /tmp (mount one there with a
 # read-only root filesystem). `main.mjs migrate` applies the migrations and exits.
 #
 # BASE_IMAGE: any image with the Node binary at /nodejs/bin/node (the distroless layout) and a UID 65532
@@ -19,7 +20,7 @@ ARG BUNDLE=source
 FROM ${BUILD_IMAGE} AS source
 WORKDIR /src
 COPY . .
-RUN npm ci --no-audit --no-fund && npx tsx scripts/src/bundle.ts
+RUN npm ci --no-audit --no-fund && npx tsx scripts/src/bundle.ts && npx tsx scripts/src/console/build.ts
 
 FROM scratch AS prebuilt
 COPY dist/ /src/dist/
@@ -37,8 +38,7 @@ LABEL org.opencontainers.image.title="snapmesh-${SERVICE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # Owned by root, read-only to the service: the process cannot change its own code.
-COPY --from=bundle /src/dist/${SERVICE}/bin/ /app/bin/
-COPY --from=bundle /src/dist/${SERVICE}/migrations /app/migrations
+COPY --from=bundle /src/dist/${SERVICE}/ /app/
 # Node 22+: V8's compile cache, filled here at build time, read at start (about 20% off the cold start,
 # see the README). Node reads it from NODE_COMPILE_CACHE; on a read-only root it never needs to write.
 ENV NODE_ENV=production \

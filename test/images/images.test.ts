@@ -23,7 +23,10 @@ const buildahMissing =
       ? "not running as root (buildah --isolation chroot needs root)"
       : undefined;
 
-const image = (service: ServiceName) => `localhost/snapmesh-${service}:${VERSION}`;
+/** The images `npm run images` builds: one per service, and the console's. */
+const IMAGES = [...SERVICES, "console"] as const;
+type ImageName = (typeof IMAGES)[number];
+const image = (name: ImageName) => `localhost/snapmesh-${name}:${VERSION}`;
 /** Built from this commit (its revision label), so the test runs what this checkout ships. */
 const imageCurrent = (ref: string) => {
   const label = spawnSync(
@@ -102,12 +105,42 @@ function writtenOutsideTmp(root: string, since: number): string[] {
   return changed;
 }
 
+type Running = ReturnType<typeof runEntrypoint>;
+
+/** Waits for 200 on /readyz; fails at once with the process's stderr if it exits first. */
+async function untilReady(base: string, run: Running, what: string): Promise<void> {
+  await eventually(
+    async () => {
+      if (run.child.exitCode !== null) throw new Error(`${what} exited ${run.child.exitCode}: ${run.stderr()}`);
+      return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200;
+    },
+    `${what} /readyz`,
+    60_000,
+  );
+}
+
+/**
+ * SIGTERM to the entrypoint's own process (below buildah's chroot helpers), as a runtime signals PID 1, after
+ * checking it runs as UID 65532; it must exit 0.
+ */
+async function stopAsRuntime(run: Running, binary: string): Promise<void> {
+  const node = descendants(run.child.pid ?? -1).find((pid) => cmdlineOf(pid)[0] === binary);
+  expect(node).toBeDefined();
+  expect(uidOf(node as number)).toBe(65532);
+  process.kill(node as number, "SIGTERM");
+  expect(await run.exit, run.stderr()).toBe(0);
+}
+
+function killAll(run: Running): void {
+  if (run.child.exitCode === null) for (const pid of [run.child.pid ?? -1, ...descendants(run.child.pid ?? -1)]) kill(pid);
+}
+
 describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${buildahMissing})` : ""}`, () => {
   beforeAll(() => {
-    if (SERVICES.some((s) => !imageCurrent(image(s)))) execFileSync("bash", ["scripts/images.sh"], { stdio: "inherit" });
+    if (IMAGES.some((s) => !imageCurrent(image(s)))) execFileSync("bash", ["scripts/images.sh"], { stdio: "inherit" });
   }, 900_000);
 
-  describe.each(SERVICES)("%s", (service) => {
+  describe.each(IMAGES)("%s", (service) => {
     let ctr = "";
     let config: { Entrypoint: string[]; User: string; StopSignal?: string; Labels: Record<string, string> };
     beforeAll(() => {
@@ -142,41 +175,55 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
       }
     });
 
-    it("migrates with `main migrate`, serves /readyz and a REST call as UID 65532, exits 0 on SIGTERM", async () => {
-      const port = await freePort("127.0.0.1");
-      const env = await isolatedEnv({ PORT: String(port), MIGRATE_ON_START: "0", ...SERVICE_ENV[service] });
+    if (service === "console")
+      it("serves the page and the mesh API as UID 65532, exits 0 on SIGTERM", async () => {
+        const port = await freePort("127.0.0.1");
+        const env = await isolatedEnv({ PORT: String(port), HOST: "127.0.0.1", CONSOLE_SERVICES: "auth=http://127.0.0.1:9" });
+        const since = Date.now() - 1000;
+        const run = runEntrypoint(ctr, config.Entrypoint, env);
+        try {
+          const base = `http://127.0.0.1:${port}`;
+          await untilReady(base, run, "the console");
+          const page = await fetch(`${base}/`);
+          expect(page.headers.get("content-type")).toContain("text/html");
+          const html = await page.text();
+          expect(html).toContain("<title>snapmesh</title>");
+          // Every asset the page names is in the image (no CDN).
+          const assets = [...html.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => m[1]!);
+          expect(assets.length).toBeGreaterThan(0);
+          for (const asset of assets) expect((await fetch(`${base}/${asset}`)).status, asset).toBe(200);
+          const mesh = (await (await fetch(`${base}/api/mesh`)).json()) as { services: Array<{ name: string; ready: boolean }> };
+          expect(mesh.services).toEqual([expect.objectContaining({ name: "auth", ready: false })]);
+          await stopAsRuntime(run, config.Entrypoint[0]!);
+          expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
+          buildah("umount", ctr);
+        } finally {
+          killAll(run);
+        }
+      }, 120_000);
+    else
+      it("migrates with `main migrate`, serves /readyz and a REST call as UID 65532, exits 0 on SIGTERM", async () => {
+        const port = await freePort("127.0.0.1");
+        const env = await isolatedEnv({ PORT: String(port), MIGRATE_ON_START: "0", ...SERVICE_ENV[service] });
 
-      const since = Date.now() - 1000;
-      const migrate = runEntrypoint(ctr, config.Entrypoint, env, ["migrate"]);
-      expect(await migrate.exit, migrate.stderr()).toBe(0);
+        const since = Date.now() - 1000;
+        const migrate = runEntrypoint(ctr, config.Entrypoint, env, ["migrate"]);
+        expect(await migrate.exit, migrate.stderr()).toBe(0);
 
-      const svc = runEntrypoint(ctr, config.Entrypoint, env);
-      try {
-        const base = `http://127.0.0.1:${port}`;
-        await eventually(
-          async () => {
-            if (svc.child.exitCode !== null) throw new Error(`${service} exited ${svc.child.exitCode}: ${svc.stderr()}`);
-            return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200;
-          },
-          `${service} /readyz`,
-          60_000,
-        );
-        // Without MIGRATE_ON_START its tables exist only because `migrate` made them.
-        await REST_CALL[service](base);
-
-        // The entrypoint's own process (below buildah's chroot helpers), as a runtime signals PID 1.
-        const node = descendants(svc.child.pid ?? -1).find((pid) => cmdlineOf(pid)[0] === config.Entrypoint[0]);
-        expect(node).toBeDefined();
-        expect(uidOf(node as number)).toBe(65532);
-        process.kill(node as number, "SIGTERM");
-        expect(await svc.exit, svc.stderr()).toBe(0);
-        // Works on a read-only root: nothing written outside /tmp (buildah itself writes the resolver files).
-        expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
-        buildah("umount", ctr);
-      } finally {
-        if (svc.child.exitCode === null) for (const pid of [svc.child.pid ?? -1, ...descendants(svc.child.pid ?? -1)]) kill(pid);
-      }
-    }, 120_000);
+        const svc = runEntrypoint(ctr, config.Entrypoint, env);
+        try {
+          const base = `http://127.0.0.1:${port}`;
+          await untilReady(base, svc, service);
+          // Without MIGRATE_ON_START its tables exist only because `migrate` made them.
+          await REST_CALL[service](base);
+          await stopAsRuntime(svc, config.Entrypoint[0]!);
+          // Works on a read-only root: nothing written outside /tmp (buildah itself writes the resolver files).
+          expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
+          buildah("umount", ctr);
+        } finally {
+          killAll(svc);
+        }
+      }, 120_000);
   });
 
   // Debian's docker-registry (distribution) on loopback: what `npm run images -- --push` talks to.
@@ -206,8 +253,8 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
           env: { ...process.env, SNAPMESH_IMAGES_OUT: out },
         });
         const digests = JSON.parse(readFileSync(join(out, "images.json"), "utf8")) as Record<string, string>;
-        expect(Object.keys(digests).sort()).toEqual([...SERVICES].sort());
-        for (const service of SERVICES) {
+        expect(Object.keys(digests).sort()).toEqual([...IMAGES].sort());
+        for (const service of IMAGES) {
           const digest = digests[service] as string;
           expect(log).toContain(`pushed: ${host}/snapmesh-${service}:${VERSION}@${digest}`);
           const res = await fetch(`http://${host}/v2/snapmesh-${service}/manifests/${digest}`, {

@@ -72,7 +72,21 @@ const TYPES: Record<string, string> = {
 };
 
 export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
-  const nc = await connect({ servers: opts.natsUrl, name: "snapmesh-console", timeout: 3_000 });
+  // The first connect fails fast (a wrong URL is reported at start); after it the client reconnects for ever.
+  const nc = await connect({
+    servers: opts.natsUrl,
+    name: "snapmesh-console",
+    timeout: 3_000,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1_000,
+  });
+  let natsUp = true;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") natsUp = false;
+      else if (status.type === "reconnect") natsUp = true;
+    }
+  })();
   const streams = { natsUrl: opts.natsUrl, names: opts.names };
   const router = new Router({
     onError: (err, { res }) => {
@@ -83,6 +97,13 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     notFound: (x) => serveFile(opts.publicDir, x),
   });
 
+  // Probes: alive while it serves; ready while its NATS connection is up (facts, consumers and dead letters need it).
+  router.on("get", "/healthz", ({ res }) => writeJson(res, 200, { status: "ok" }));
+  router.on("get", "/readyz", ({ res }) =>
+    !natsUp || nc.isClosed()
+      ? writeJson(res, 503, { status: "not ready", reason: `NATS at ${opts.natsUrl} is not connected` })
+      : writeJson(res, 200, { status: "ready" }),
+  );
   router.on("get", "/api/mesh", async ({ res }) => {
     const services = await Promise.all(
       Object.entries(opts.services).map(async ([name, url]) => ({
