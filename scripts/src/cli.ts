@@ -40,6 +40,8 @@ On a cluster (also as \`kubectl snapmesh …\`):
   logs <service> [-f]         the service's pods' logs, pretty-printed
   send <type> --data JSON --cluster   through a port-forward to the owning service (or --broker)
   dlq list|replay --cluster   the cluster's dead-letter stream, through a port-forward to NATS
+  console --cluster [--port P]   the release's web console (chart: console.enabled) on 127.0.0.1:P
+                              (default 8080), through a port-forward to its pod
   --kubeconfig FILE  --context NAME  -n/--namespace NS  -o/--output table|wide|json|yaml
 
   --json                      machine-readable output (-o json)
@@ -150,6 +152,17 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(`${d.kind.padEnd(8)} ${d.service.padEnd(11)} ${d.type.padEnd(40)} ${d.description}\n`);
       return 0;
     case "console": {
+      const stopped = new Promise<void>((r) => {
+        process.once("SIGINT", () => r());
+        process.once("SIGTERM", () => r());
+      });
+      if (values.cluster) {
+        const port = Number(values.port ?? 8080);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port ${values.port}: not a port number`);
+        const { consoleOnCluster } = await import("./cluster/console.js");
+        await consoleOnCluster(await cluster(), { release: values.release, port }, out, stopped);
+        return 0;
+      }
       const [{ startConsole }, { consolePage }, { meshServices }] = await Promise.all([
         import("./console/server.js"),
         import("./console/build.js"),
@@ -166,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(process.env.EGRESS_PROXY ? { egressProxy: process.env.EGRESS_PROXY } : {}),
       });
       out.ready(`the console is at ${web.url} (Ctrl-C stops it)`, { consoleUrl: web.url });
-      await new Promise<void>((r) => process.once("SIGINT", () => r()));
+      await stopped;
       await web.close();
       return 0;
     }

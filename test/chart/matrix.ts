@@ -43,6 +43,25 @@ export const MATRIX: Array<[string, string[], string?]> = [
     "share-code off, no migration job, pinned image",
     ["services.shareCode.enabled=false", "database.migrationJob=false", "image.registry=registry.example", "image.tag=1.2.3"],
   ],
+  [
+    "the web console with Knative Eventing: its Trigger, an operator token, a public URL for the album",
+    [
+      "console.enabled=true",
+      "console.operatorTokenSecret=console-operator",
+      "console.publicUrls.auth=https://auth.photos.example.com",
+      "image.digests.console=sha256:" + "c".repeat(64),
+    ],
+  ],
+  [
+    "the web console on JetStream, NATS credentials from a Secret, proxy egress",
+    [
+      "console.enabled=true",
+      "console.natsUrlSecret=console-nats",
+      "eventing.enabled=false",
+      "egress.mode=proxy",
+      "egress.allowHosts={api.weixin.qq.com}",
+    ],
+  ],
   // Trigger names built from a long release name used to collide once truncated to 63 characters.
   ["a 40-character release name", [], "photos-production-eu-west-1-blue-release"],
 ];

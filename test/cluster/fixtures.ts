@@ -126,12 +126,18 @@ export async function pod(
 export async function service(
   kube: Kubernetes,
   ns: string,
-  o: { name: string; selector: Record<string, string>; port: number; targetPort?: number | string },
+  o: {
+    name: string;
+    selector: Record<string, string>;
+    port: number;
+    targetPort?: number | string;
+    labels?: Record<string, string>;
+  },
 ): Promise<void> {
   await apply(kube, {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name: o.name, namespace: ns },
+    metadata: { name: o.name, namespace: ns, ...(o.labels ? { labels: o.labels } : {}) },
     spec: {
       selector: o.selector,
       ports: [{ port: o.port, ...(o.targetPort !== undefined ? { targetPort: o.targetPort } : {}) }],

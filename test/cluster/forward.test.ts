@@ -1,19 +1,23 @@
 // `send --cluster` and `dlq list|replay --cluster`: which pod a forward goes to (read from the real API server
 // as the chart and Knative leave it), and the forward itself through the API server to a (fake) kubelet,
 // which connects it to a real local server: an HTTP service, a Broker ingress, the test NATS.
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../scripts/src/cluster/connect.ts";
 import { CliError } from "../../scripts/src/cluster/errors.ts";
 import { inClusterService, readyPod } from "../../scripts/src/cluster/forward.ts";
 import { brokerTarget, natsTarget, serviceTarget } from "../../scripts/src/cluster/targets.ts";
+import { startConsole } from "../../scripts/src/console/server.ts";
 import { publishDeadLetter } from "../../services/runtime/src/dead-letters.ts";
 import { dlqStream, ensureStreams, type StreamNames } from "../../services/runtime/src/internal.ts";
-import { natsConnect, streamMessages, testNatsUrl, uniqueName } from "../support/index.ts";
+import { natsConnect, scratchDir, streamMessages, testNatsUrl, uniqueName } from "../support/index.ts";
 import { type Kubernetes, kubernetes } from "../support/kubernetes.ts";
 import { type FakeKubelet, fakeKubelet } from "./fake-kubelet.ts";
-import { broker, cli, installCrds, knativeService, namespace, pod, service, servicePod } from "./fixtures.ts";
+import { broker, cli, installCrds, knativeService, namespace, pod, service, servicePod, startCli } from "./fixtures.ts";
 
 let kube: Kubernetes;
 let kubelet: FakeKubelet;
@@ -437,5 +441,65 @@ describe("snapmesh dlq --cluster", { timeout: 90_000 }, () => {
     } finally {
       await ingress.close();
     }
+  });
+});
+
+describe("snapmesh console --cluster", { timeout: 90_000 }, () => {
+  const labels = {
+    "app.kubernetes.io/part-of": "snapmesh",
+    "app.kubernetes.io/instance": "photos",
+    "app.kubernetes.io/component": "console",
+  };
+
+  it("serves the release's console on a local port through a port-forward to its pod, until Ctrl-C", async () => {
+    const ns = await namespace(kube, "console");
+    // As the chart renders them: a Service port 80 → the pod's port named http.
+    await service(kube, ns, { name: "photos-snapmesh-console", labels, selector: labels, port: 80, targetPort: "http" });
+    await pod(kube, ns, {
+      name: "console-a",
+      node: kubelet.node,
+      state: "ready",
+      labels,
+      containers: [{ name: "console", image: "snapmesh-console:test", ports: [{ name: "http", containerPort: 8080 }] }],
+    });
+    // No image runs on this API server: the console's own server, run here, stands behind the pod's port.
+    const page = scratchDir("cluster-console");
+    mkdirSync(page, { recursive: true });
+    writeFileSync(join(page, "index.html"), "<!doctype html><title>snapmesh</title>");
+    const names = { stream: uniqueName("CCONSOLE"), subjectPrefix: uniqueName("cconsole").toLowerCase() };
+    const web = await startConsole({ port: 0, natsUrl: testNatsUrl(), names, services: {}, publicDir: page });
+    kubelet.route(ns, "console-a", 8080, { host: "127.0.0.1", port: Number(new URL(web.url).port) });
+    const child = startCli(["console", "--cluster", "-n", ns, "--port", "0", "--json", "--kubeconfig", kube.kubeconfig]);
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    try {
+      const ready = await new Promise<{ consoleUrl: string; pod: string }>((resolve, reject) => {
+        createInterface({ input: child.stdout }).on("line", (line) => {
+          const parsed = JSON.parse(line) as { ready?: boolean; consoleUrl: string; pod: string };
+          if (parsed.ready) resolve(parsed);
+        });
+        child.once("exit", (code) => reject(new Error(`snapmesh console exited ${code}: ${stderr}`)));
+      });
+      expect(ready.pod).toBe("console-a");
+      expect(ready.consoleUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(await (await fetch(`${ready.consoleUrl}/`)).text()).toContain("<title>snapmesh</title>");
+      const mesh = (await (await fetch(`${ready.consoleUrl}/api/mesh`)).json()) as { stream: string };
+      expect(mesh.stream).toBe(names.stream);
+      expect(kubelet.requests).toContain(`portforward ${ns}/console-a 8080`);
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+      await web.close();
+    }
+  });
+
+  it("says how to get one when the release has no console", async () => {
+    const ns = await namespace(kube, "noconsole");
+    await knativeService(kube, ns, { release: "photos", service: "social" });
+    const run = await cli(["console", "--cluster", "-n", ns, "--kubeconfig", kube.kubeconfig]);
+    expect(run.code).toBe(66);
+    expect(run.stderr).toMatch(/no snapmesh console in namespace '.*': install the chart with --set console.enabled=true/);
   });
 });

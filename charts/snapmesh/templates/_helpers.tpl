@@ -37,6 +37,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
 {{- if $digest -}}{{ printf "%s@%s" $ref $digest }}{{- else -}}{{ printf "%s:%s" $ref ($root.Values.image.tag | default $root.Chart.AppVersion) }}{{- end -}}
 {{- end -}}
 
+{{/* The Broker's name (Knative Eventing). */}}
+{{- define "snapmesh.brokerName" -}}
+{{- printf "%s-%s" (include "snapmesh.fullname" .) .Values.eventing.broker.name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "snapmesh.serviceHost" -}}
 {{- $root := index . 0 -}}{{- $name := index . 1 -}}
 {{- printf "%s-%s.%s.svc.cluster.local" (include "snapmesh.fullname" $root) $name $root.Release.Namespace -}}
@@ -144,4 +149,19 @@ a longer one keeps its start and gets a hash of the whole, so two long names nev
 {{- if (index $root.Values.services $s.key).enabled }}{{ $_ := set $urls $s.name (printf "http://%s" (include "snapmesh.serviceHost" (list $root $s.name))) }}{{ end }}
 {{- end }}
 {{- toJson $urls -}}
+{{- end -}}
+
+{{/*
+The enabled services as `name=url,…` for the console: their in-cluster URLs (`list $root dict`), or the URLs in
+the map given for the names it has (`list $root console.publicUrls`; empty when it has none).
+*/}}
+{{- define "snapmesh.console.services" -}}
+{{- $root := index . 0 -}}{{- $urls := index . 1 -}}{{- $pairs := list -}}
+{{- range $s := include "snapmesh.services" $root | fromYamlArray }}
+{{- if (index $root.Values.services $s.key).enabled }}
+{{- if not $urls }}{{ $pairs = append $pairs (printf "%s=http://%s" $s.name (include "snapmesh.serviceHost" (list $root $s.name))) }}
+{{- else if index $urls $s.name }}{{ $pairs = append $pairs (printf "%s=%s" $s.name (index $urls $s.name)) }}{{ end }}
+{{- end }}
+{{- end }}
+{{- join "," $pairs -}}
 {{- end -}}

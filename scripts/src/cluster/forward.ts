@@ -83,11 +83,11 @@ export interface Forward {
 }
 
 /**
- * A local TCP server on 127.0.0.1 whose every connection is one port-forward stream to the pod (the client
+ * A local TCP server on 127.0.0.1 (at `localPort`, or any free port) whose every connection is one port-forward stream to the pod (the client
  * library's PortForward). A first stream is opened and closed before the port is handed out, so RBAC,
  * a pod without a node or an unreachable API server fail here as one line rather than as a reset connection.
  */
-export async function openForward(cluster: Cluster, target: ForwardTarget): Promise<Forward> {
+export async function openForward(cluster: Cluster, target: ForwardTarget, localPort = 0): Promise<Forward> {
   const forward = new PortForward(cluster.kc);
   const doing = `port-forwarding to pod '${target.pod}' port ${target.port} in namespace '${target.namespace}'`;
   let lastError: string | undefined;
@@ -133,8 +133,14 @@ export async function openForward(cluster: Cluster, target: ForwardTarget): Prom
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === "EADDRINUSE"
+          ? new CliError(`port ${localPort} on 127.0.0.1 is taken: pass another --port`, EXIT.usage)
+          : err,
+      ),
+    );
+    server.listen(localPort, "127.0.0.1", resolve);
   });
   return {
     port: (server.address() as { port: number }).port,
