@@ -22,6 +22,8 @@ const USAGE = `snapmesh <command> [options]
   events                      list the event catalog
   console [--port P]          the web console (album demo and mesh console) for a mesh already running here;
                               dead-letter replay takes SNAPMESH_CONSOLE_TOKEN (off without it)
+  console permissions [--replay]   the NATS permissions the console's user needs (nats-server config, JSON):
+                              read only; with --replay also what dead-letter replay writes
   tail [--all] [--dlq]        follow facts on the JetStream stream (and the dead-letter stream)
   dlq list | replay [--type T] [--dry-run]   the dead-lettered events with their reasons | re-publish
                               them and remove them from the DLQ
@@ -84,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       cluster: { type: "boolean", default: false },
       broker: { type: "boolean", default: false },
       port: { type: "string" },
+      replay: { type: "boolean", default: false },
     },
   });
   const out = createOutput(values.json ?? false);
@@ -152,6 +155,11 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(`${d.kind.padEnd(8)} ${d.service.padEnd(11)} ${d.type.padEnd(40)} ${d.description}\n`);
       return 0;
     case "console": {
+      if (rest[0] === "permissions") {
+        const { consoleNatsPermissions } = await import("./console/nats-permissions.js");
+        out.result({ permissions: consoleNatsPermissions(names, { replay: values.replay ?? false }) });
+        return 0;
+      }
       const stopped = new Promise<void>((r) => {
         process.once("SIGINT", () => r());
         process.once("SIGTERM", () => r());

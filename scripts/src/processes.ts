@@ -41,10 +41,15 @@ export function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 15_000
 }
 
 /**
- * Starts `nats-server` with JetStream, its store in `storeDir`, on loopback `port`. Without a binary it is
- * built with Go when `install` allows (the dev runner; never in tests, which reach no network).
+ * Starts `nats-server` with JetStream, its store in `storeDir`, on loopback `port`, with `config` (a configuration
+ * file: accounts, users) when given. Without a binary it is built with Go when `install` allows (the dev runner;
+ * never in tests, which reach no network).
  */
-export async function startNatsServer(port: number, storeDir: string, { install = true } = {}): Promise<ChildProcess> {
+export async function startNatsServer(
+  port: number,
+  storeDir: string,
+  { install = true, config }: { install?: boolean; config?: string } = {},
+): Promise<ChildProcess> {
   const binary = findBinary("nats-server", goBinDirs()) ?? (install ? installNatsServer() : undefined);
   if (!binary) {
     throw new UserError(
@@ -52,7 +57,8 @@ export async function startNatsServer(port: number, storeDir: string, { install 
         "(then add $(go env GOPATH)/bin to PATH; `bash .ci/run` does it), or set NATS_URL to a running server.",
     );
   }
-  const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], {
+  const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...(config ? ["-c", config] : [])];
+  const child = spawn(binary, args, {
     stdio: ["ignore", "ignore", "pipe"],
   });
   await waitForPort(port, "127.0.0.1", 10_000, child);

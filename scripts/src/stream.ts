@@ -1,4 +1,4 @@
-import { dlqStream, fromNatsMessage, type StreamNames } from "@snapmesh/runtime/internal";
+import { dlqStream, fromNatsMessage, natsServerOptions, type StreamNames } from "@snapmesh/runtime/internal";
 import { connect, DeliverPolicy, type JetStreamManager, type NatsConnection, headers as natsHeaders } from "nats";
 
 export interface StreamOptions {
@@ -18,7 +18,11 @@ export function localStreamNames(env: NodeJS.ProcessEnv = process.env): StreamNa
 
 async function open(opts: StreamOptions): Promise<NatsConnection> {
   try {
-    return await connect({ servers: opts.natsUrl, timeout: 3_000, ...(opts.direct ? { ignoreClusterUpdates: true } : {}) });
+    return await connect({
+      ...natsServerOptions(opts.natsUrl),
+      timeout: 3_000,
+      ...(opts.direct ? { ignoreClusterUpdates: true } : {}),
+    });
   } catch (err) {
     throw new Error(`could not connect to NATS at ${opts.natsUrl}: ${(err as Error).message} (set NATS_URL)`);
   }

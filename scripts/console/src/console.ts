@@ -3,7 +3,8 @@ import { describe, getJson, type MeshInfo, meshInfo } from "./api.js";
 import { h, notice } from "./dom.js";
 
 interface Fact {
-  seq: number;
+  /** The stream sequence of a fact from the history; null for one seen live (a plain subscription has none). */
+  seq: number | null;
   subject: string;
   event: { id: string; type: string; source: string; subject?: string; time: string; data?: unknown };
 }
@@ -112,9 +113,14 @@ export function renderConsole(root: HTMLElement): void {
     const tr = h(
       "tr",
       { tabindex: "0", "data-type": f.event.type },
-      ...[String(f.seq), f.event.type, f.event.source, f.event.subject ?? "", f.event.id, f.event.time].map((v) =>
-        h("td", {}, v),
-      ),
+      ...[
+        f.seq === null ? "live" : String(f.seq),
+        f.event.type,
+        f.event.source,
+        f.event.subject ?? "",
+        f.event.id,
+        f.event.time,
+      ].map((v) => h("td", {}, v)),
     );
     tr.dataset.fact = JSON.stringify(f);
     tr.hidden = !matches(f);

@@ -14,6 +14,7 @@ import {
   type Exchange,
   fromNatsMessage,
   hasBody,
+  natsServerOptions,
   notFound,
   parseCloudEvents,
   Router,
@@ -23,7 +24,7 @@ import {
   unauthorized,
   writeJson,
 } from "@snapmesh/runtime/internal";
-import { connect, DeliverPolicy, type NatsConnection } from "nats";
+import { connect, type NatsConnection } from "nats";
 import { listDeadLetters, replayDeadLetters } from "../stream.js";
 
 export interface ConsoleOptions {
@@ -74,7 +75,7 @@ const TYPES: Record<string, string> = {
 export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
   // The first connect fails fast (a wrong URL is reported at start); after it the client reconnects for ever.
   const nc = await connect({
-    servers: opts.natsUrl,
+    ...natsServerOptions(opts.natsUrl),
     name: "snapmesh-console",
     timeout: 3_000,
     maxReconnectAttempts: -1,
@@ -267,35 +268,52 @@ async function egressCalls(service: string, url: string) {
 }
 
 /**
- * Server-sent events: the last `history` facts of the stream, then each one as it is stored, from an ordered
- * consumer that lives as long as the page's connection (nothing is acknowledged: the console only reads).
+ * Server-sent events: the last `history` facts of the stream (read by sequence), then each one as it is published
+ * (a plain subscription to the facts subjects). The console creates no consumer and acknowledges nothing, so its
+ * NATS user needs no right to change JetStream (consoleNatsPermissions).
  */
 async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }: Exchange, history: number) {
+  // Subscribed before the stream's last sequence is read: the facts the subscription has received by then are also
+  // in the history that is sent first, and are skipped when they come live.
+  const live = nc.subscribe(`${names.subjectPrefix}.>`);
   const jsm = await nc.jetstreamManager();
   const info = await jsm.streams.info(names.stream).catch(() => undefined);
-  if (!info) throw appError("unavailable", `the stream ${names.stream} does not exist yet`);
-  const start = Math.max(info.state.first_seq, info.state.last_seq - history + 1);
-  const consumer = await nc
-    .jetstream()
-    .consumers.get(
-      names.stream,
-      info.state.messages > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start } : {},
-    );
-  const messages = await consumer.consume();
+  const overlap = live.getReceived();
+  if (!info) {
+    live.unsubscribe();
+    throw appError("unavailable", `the stream ${names.stream} does not exist yet`);
+  }
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
   res.write(": snapmesh facts\n\n");
   const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
   req.on("close", () => {
     clearInterval(keepAlive);
-    void messages.close();
+    live.unsubscribe();
   });
-  for await (const m of messages) {
-    try {
-      const event = fromNatsMessage(m.data, m.headers);
-      send(res, "fact", { seq: m.seq, subject: m.subject, event });
-    } catch (err) {
-      send(res, "undecodable", { seq: m.seq, subject: m.subject, error: (err as Error).message });
-    }
+  const first = Math.max(info.state.first_seq, info.state.last_seq - history + 1);
+  for (let seq = first; info.state.messages > 0 && seq <= info.state.last_seq && !live.isClosed(); seq++) {
+    const m = await jsm.streams.getMessage(names.stream, { seq }).catch(() => undefined);
+    if (m) sendFact(res, seq, m.subject, m.data, m.header);
+  }
+  let skipped = 0;
+  for await (const m of live) {
+    if (skipped < overlap) skipped++;
+    else sendFact(res, null, m.subject, m.data, m.headers);
+  }
+}
+
+/** Sends one stored or live fact (seq null: live, its sequence unknown to a plain subscriber). */
+function sendFact(
+  res: ServerResponse,
+  seq: number | null,
+  subject: string,
+  data: Uint8Array,
+  headers: Parameters<typeof fromNatsMessage>[1],
+): void {
+  try {
+    send(res, "fact", { seq, subject, event: fromNatsMessage(data, headers) });
+  } catch (err) {
+    send(res, "undecodable", { seq, subject, error: (err as Error).message });
   }
 }
 
