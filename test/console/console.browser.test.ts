@@ -3,8 +3,10 @@
 // message in the dead-letter stream, and a replay. Screenshots go to test-results/screenshots (not committed);
 // SNAPMESH_SCREENSHOTS_DIR redirects them (`npm run console:screenshots` refreshes the README's two).
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { connect, type NatsConnection, headers as natsHeaders } from "nats";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { PNG } from "pngjs";
@@ -32,10 +34,26 @@ const poll = <T>(fn: () => T | Promise<T>, opts: { timeout?: number } = {}) =>
 let mesh: Mesh;
 let browser: Browser;
 let nc: NatsConnection;
+// An OIDC identity provider lies outside the product: an HTTP server on loopback publishes its JWKS.
+let idp: Server;
+let idpKey: import("jose").CryptoKey;
+const IDP = { issuer: "https://idp.example", audience: "photo-album" };
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (see .ci/run)`);
-  mesh = await startMesh({ SNAPMESH_EGRESS: "none", STORAGE_MAX_OBJECT_BYTES: "200000" });
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  idpKey = privateKey;
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "idp-1", alg: "RS256" }] });
+  idp = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+  await new Promise<void>((r) => idp.listen(0, "127.0.0.1", r));
+  mesh = await startMesh({
+    SNAPMESH_EGRESS: "none",
+    STORAGE_MAX_OBJECT_BYTES: "200000",
+    OIDC_ISSUER: IDP.issuer,
+    OIDC_AUDIENCE: IDP.audience,
+    OIDC_JWKS_URL: `http://127.0.0.1:${(idp.address() as { port: number }).port}/jwks`,
+    EGRESS_ALLOW_HOSTS: "127.0.0.1",
+  });
   nc = await connect({ servers: mesh.natsUrl });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -56,6 +74,7 @@ afterAll(async () => {
   await browser?.close();
   await nc?.close();
   await mesh?.stop();
+  await new Promise((r) => idp?.close(r));
 });
 
 /** A real PNG of `size`×`size` pixels, a gradient so it is not all one colour. */
@@ -106,7 +125,7 @@ describe("the web console in Chromium", () => {
     const page = await browser.newPage({ viewport: DESKTOP });
     await page.goto(`${mesh.consoleUrl}/#/album`);
     await page.getByLabel("User id").fill("alice");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await poll(() => page.locator("#whoami").textContent()).toBe("alice");
 
     // A real PNG through the file input (the drop zone's own input).
@@ -162,7 +181,7 @@ describe("the web console in Chromium", () => {
     await page.setInputFiles("#file", photo);
     await poll(() => page.locator(".notice.error").textContent()).toMatch(/\(\w*(unauthorized|invalid_token)\w*\)/);
     await page.reload();
-    await poll(() => page.getByRole("button", { name: "Sign in" }).count()).toBe(1);
+    await poll(() => page.getByRole("button", { name: "Sign in", exact: true }).count()).toBe(1);
     await page.close();
     await poll(() => storyFacts(live)).toEqual(STORY);
     await live.close();
@@ -233,6 +252,33 @@ describe("the web console in Chromium", () => {
     }).toBe(true);
     await poll(() => failed.count()).toBe(0);
     expect(await deadRows.count()).toBe(2);
+    await page.close();
+  });
+  it("album: sign in with the providers auth accepts, OIDC included, and an ID token it refuses", async () => {
+    const page = await browser.newPage({ viewport: PHONE });
+    await page.goto(`${mesh.consoleUrl}/#/album`);
+    const forms = page.getByRole("form");
+    await poll(() => forms.count()).toBe(2);
+    expect(await page.getByRole("button").allTextContents()).toEqual(expect.arrayContaining(["Sign in", "Sign in with OIDC"]));
+    expect(await page.getByRole("button", { name: "Sign in with WeChat" }).count()).toBe(0);
+    const idToken = (audience: string) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "RS256", kid: "idp-1" })
+        .setSubject("idp-user-42")
+        .setIssuer(IDP.issuer)
+        .setAudience(audience)
+        .setExpirationTime("5m")
+        .sign(idpKey);
+    const field = page.getByLabel(`ID token from ${IDP.issuer} (audience ${IDP.audience})`);
+    await field.fill(await idToken("another-app"));
+    await page.getByRole("button", { name: "Sign in with OIDC" }).click();
+    await poll(() => page.locator(".notice.error").textContent()).toContain("(invalid_id_token)");
+    await field.fill(await idToken(IDP.audience));
+    await page.getByRole("button", { name: "Sign in with OIDC" }).click();
+    await poll(() => page.locator("#whoami").textContent()).toMatch(/\S/);
+    const userId = await page.locator("#whoami").textContent();
+    expect(userId).not.toBe("alice");
+    expect(await axeViolations(page)).toEqual([]);
     await page.close();
   });
 });

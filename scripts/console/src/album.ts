@@ -66,19 +66,57 @@ export function renderAlbum(root: HTMLElement): void {
   refresh();
 }
 
+type Provider =
+  | { provider: "dev" }
+  | { provider: "wechat"; appId: string }
+  | { provider: "oidc"; issuer: string; audience: string };
+
+/** Sign-in with each provider auth accepts (GET /v1/sessions/providers): dev, WeChat, OIDC. */
 function signIn(msg: ReturnType<typeof notice>, done: () => void): HTMLElement {
-  const input = h("input", { id: "user-id", name: "userId", autocomplete: "username", required: true, value: "" });
-  const form = h(
+  const forms = h("div", { class: "providers" });
+  const card = h("section", { class: "card", "aria-label": "Sign in" }, h("h1", {}, "Sign in"), forms);
+  call<{ providers: Provider[] }>("auth", "/v1/sessions/providers").then(
+    ({ providers }) => {
+      if (providers.length === 0)
+        forms.append(h("p", {}, "auth accepts no sign-in provider: enable the dev provider, WeChat or OIDC."));
+      for (const p of providers) forms.append(providerForm(p, msg, done));
+    },
+    (err: unknown) => msg.show(describe(err), "error"),
+  );
+  return card;
+}
+
+function providerForm(p: Provider, msg: ReturnType<typeof notice>, done: () => void): HTMLElement {
+  const field =
+    p.provider === "dev"
+      ? { id: "user-id", label: "User id", button: "Sign in", body: (v: string) => ({ provider: "dev", userId: v }) }
+      : p.provider === "wechat"
+        ? {
+            id: "wechat-code",
+            label: `Code from wx.login() (mini-program ${p.appId})`,
+            button: "Sign in with WeChat",
+            body: (v: string) => ({ provider: "wechat", code: v }),
+          }
+        : {
+            id: "oidc-token",
+            label: `ID token from ${p.issuer} (audience ${p.audience})`,
+            button: "Sign in with OIDC",
+            body: (v: string) => ({ provider: "oidc", idToken: v }),
+          };
+  const input =
+    p.provider === "oidc"
+      ? h("textarea", { id: field.id, name: field.id, required: true, rows: "3", spellcheck: "false" })
+      : h("input", { id: field.id, name: field.id, required: true, autocomplete: p.provider === "dev" ? "username" : "off" });
+  return h(
     "form",
     {
-      class: "card",
-      "aria-label": "Sign in",
+      "aria-label": field.button,
       onsubmit: async (e) => {
         e.preventDefault();
         try {
           const res = await call<{ token: string; expiresAt: string; user: { id: string } }>("auth", "/v1/sessions", {
             method: "POST",
-            json: { provider: "dev", userId: input.value.trim() },
+            json: field.body(input.value.trim()),
           });
           session.set({ token: res.token, expiresAt: res.expiresAt, userId: res.user.id });
           done();
@@ -87,17 +125,13 @@ function signIn(msg: ReturnType<typeof notice>, done: () => void): HTMLElement {
         }
       },
     },
-    h("h1", {}, "Sign in"),
-    h(
-      "p",
-      {},
-      "The dev provider signs in any user id (SNAPMESH_DEV_AUTH=1, as `npm start` runs). WeChat and OIDC sign-in work when configured.",
-    ),
-    h("label", { for: "user-id" }, "User id"),
+    p.provider === "dev"
+      ? h("p", {}, "The dev provider signs in any user id (SNAPMESH_DEV_AUTH=1, as `npm start` runs).")
+      : false,
+    h("label", { for: field.id }, field.label),
     input,
-    h("button", { type: "submit" }, "Sign in"),
+    h("button", { type: "submit" }, field.button),
   );
-  return form;
 }
 
 function uploader(msg: ReturnType<typeof notice>, refresh: () => void): HTMLElement {

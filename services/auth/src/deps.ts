@@ -28,6 +28,8 @@ export interface AuthDeps {
     | "WECHAT_API_BASE"
     | "WECHAT_APP_ID"
     | "WECHAT_APP_SECRET"
+    | "OIDC_ISSUER"
+    | "OIDC_AUDIENCE"
   >;
   /** The session-token keys: the first signs, all are published (rotation). */
   keys: KeyRing;

@@ -5,6 +5,7 @@ import { authDeps } from "./deps.js";
 import { permissionCheck } from "./handlers/permission-check.js";
 import { sessionCreate } from "./handlers/session-create.js";
 import { jwks } from "./routes/jwks.js";
+import { providers } from "./routes/providers.js";
 
 export { type AuthConfig, authConfigSchema } from "./config.js";
 export type { AuthDeps, AuthOptions } from "./deps.js";
@@ -34,6 +35,7 @@ export const auth = defineService({
   ],
   routes: [
     rest.query("/.well-known/jwks.json", jwks),
+    rest.query("/v1/sessions/providers", providers),
     rest.command("post", "/v1/sessions", AuthSessionCreate, (req) => req.body, { status: 201 }),
     rest.command("post", "/v1/permissions/check", AuthPermissionCheck, (req) => req.body),
   ],

@@ -190,6 +190,28 @@ describe("auth", () => {
     expect(wechat.refused).toEqual([]);
   });
 
+  it("lists the sign-in providers it accepts, with what a client needs to start each and no secret", async () => {
+    const all = await fetch(`${base}/v1/sessions/providers`);
+    expect(all.status).toBe(200);
+    const body = await all.text();
+    expect(JSON.parse(body)).toEqual({
+      providers: [
+        { provider: "dev" },
+        { provider: "wechat", appId: wechat.appId },
+        { provider: "oidc", issuer: "https://idp.example", audience: "photo-app" },
+      ],
+    });
+    expect(body).not.toContain(wechat.appSecret);
+    const bare = await startAuth({
+      SNAPMESH_DEV_AUTH: "0",
+      WECHAT_APP_ID: "",
+      WECHAT_APP_SECRET: "",
+      OIDC_ISSUER: "",
+      OIDC_AUDIENCE: "",
+    });
+    expect(await (await fetch(`${bare.base}/v1/sessions/providers`)).json()).toEqual({ providers: [] });
+  });
+
   it("signs in with OIDC ID tokens checked against the IdP's JWKS, issuer and audience", async () => {
     const idToken = (aud: string) =>
       new SignJWT({ email: "bo@example.com" })
