@@ -43,7 +43,9 @@ COPY --from=bundle /src/dist/${SERVICE}/ /app/
 # see the README). Node reads it from NODE_COMPILE_CACHE; on a read-only root it never needs to write.
 ENV NODE_ENV=production \
     NODE_COMPILE_CACHE=/app/.compile-cache \
-    PORT=8080
+    PORT=8080 \
+    SNAPMESH_VERSION=${VERSION} \
+    SNAPMESH_REVISION=${REVISION}
 # The base images run as 65532; the cache belongs to root like the rest of /app.
 USER 0:0
 RUN ["/nodejs/bin/node", "--input-type=module", "-e", "\

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -146,6 +146,17 @@ async function egressGateway(out: Output): Promise<ForwardProxy | undefined> {
   }
 }
 
+/** The checkout's commit (with `-dirty` for local changes), as an image's revision label says it; "unknown" outside git. */
+function gitRevision(): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return `${git("rev-parse", "--short=12", "HEAD").trim()}${git("status", "--porcelain").trim() ? "-dirty" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
 function sharedEnv(
   dataDir: string,
   natsUrl: string,
@@ -157,6 +168,8 @@ function sharedEnv(
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
     NATS_URL: natsUrl,
     SNAPMESH_DEV_AUTH: "1",
+    SNAPMESH_VERSION: (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version,
+    SNAPMESH_REVISION: gitRevision(),
     SNAPMESH_JWKS_URL: `${urls.auth}/.well-known/jwks.json`,
     STORAGE_PUBLIC_URL: process.env.STORAGE_PUBLIC_URL ?? urls.storage,
     STORAGE_DIR: process.env.STORAGE_DIR ?? join(dataDir, "objects"),

@@ -122,6 +122,9 @@ describe("the web console in Chromium", () => {
     const live = await browser.newPage({ viewport: DESKTOP });
     await live.goto(`${mesh.consoleUrl}/#/console`);
     await poll(() => live.locator("li.svc.ready").count()).toBe(4);
+    // Each with the version it runs (npm start: the repository's).
+    const version = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
+    expect(await live.locator("li.svc .version").allTextContents()).toEqual(Array(4).fill(` ${version}`));
     const page = await browser.newPage({ viewport: DESKTOP });
     await page.goto(`${mesh.consoleUrl}/#/album`);
     await page.getByLabel("User id").fill("alice");

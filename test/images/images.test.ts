@@ -216,6 +216,13 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
           await untilReady(base, svc, service);
           // Without MIGRATE_ON_START its tables exist only because `migrate` made them.
           await REST_CALL[service](base);
+          // It says what it is: the image's version and the commit it was built from.
+          expect(await (await fetch(`${base}/healthz`)).json()).toEqual({
+            status: "ok",
+            service,
+            version: VERSION,
+            revision: config.Labels["org.opencontainers.image.revision"],
+          });
           await stopAsRuntime(svc, config.Entrypoint[0]!);
           // Works on a read-only root: nothing written outside /tmp (buildah itself writes the resolver files).
           expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);

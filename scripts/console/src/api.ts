@@ -1,6 +1,14 @@
 // The album speaks to the services' public REST APIs like any app: a session token in the Authorization header.
 export interface MeshInfo {
-  services: Array<{ name: string; url: string; healthy: boolean; ready: boolean; readiness: Record<string, unknown> }>;
+  services: Array<{
+    name: string;
+    url: string;
+    healthy: boolean;
+    ready: boolean;
+    readiness: Record<string, unknown>;
+    version: string | null;
+    revision: string | null;
+  }>;
   stream: string;
   deadLetterStream: string;
   egress: { proxy: string | null };

@@ -212,6 +212,7 @@ function drawServices(list: HTMLElement, mesh: MeshInfo): void {
         "li",
         { class: `svc ${s.ready ? "ready" : "not-ready"}`, "data-service": s.name },
         h("strong", {}, s.name),
+        s.version ? h("span", { class: "version", title: `revision ${s.revision ?? "unknown"}` }, ` ${s.version}`) : "",
         ` ${s.ready ? "ready" : "not ready"} · ${s.healthy ? "live" : "down"} · `,
         h("code", {}, s.url),
         s.ready ? "" : h("span", { class: "reason" }, ` ${String(s.readiness.status ?? s.readiness.error ?? "")}`),

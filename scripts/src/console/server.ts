@@ -232,7 +232,9 @@ async function serviceHealth(name: string, url: string) {
     }
   };
   const [health, ready] = await Promise.all([probe("/healthz"), probe("/readyz")]);
-  return { name, url, healthy: health.status === 200, ready: ready.status === 200, readiness: ready.body };
+  const version = typeof health.body.version === "string" ? health.body.version : null;
+  const revision = typeof health.body.revision === "string" ? health.body.revision : null;
+  return { name, url, healthy: health.status === 200, ready: ready.status === 200, readiness: ready.body, version, revision };
 }
 
 async function consumers(nc: NatsConnection, names: StreamNames) {

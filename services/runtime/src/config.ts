@@ -84,6 +84,9 @@ export const baseConfigSchema = z.object({
    */
   DEAD_LETTERS: z.enum(["off", "nats"]).default("off"),
   SNAPMESH_EVENT_KEYS_RELOAD_SECONDS: z.coerce.number().int().min(1).default(30),
+  // Set by the image (its build's version and git revision) and by `npm start`; shown by GET /healthz.
+  SNAPMESH_VERSION: z.string().max(64).default("unknown"),
+  SNAPMESH_REVISION: z.string().max(64).default("unknown"),
 });
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
 

@@ -22,6 +22,8 @@ export interface HttpServerDeps {
   corsOrigins?: readonly string[];
   /** Read by `listen()`: how long a client may take to send its headers, and its whole request. */
   timeouts?: ServerTimeouts;
+  /** What GET /healthz says it is: the service's name, and the version and revision of the image it runs. */
+  identity?: { service: string; version: string; revision: string };
 }
 
 export interface ServerTimeouts {
@@ -88,7 +90,7 @@ export function createApp(deps: HttpServerDeps): HttpApp {
   });
 
   app.on("get", "/healthz", ({ res }) => {
-    writeJson(res, 200, { status: "ok" });
+    writeJson(res, 200, { status: "ok", ...deps.identity });
   });
   app.on("get", "/readyz", async ({ res }) => {
     const ok = await Promise.resolve(deps.ready()).catch(() => false);

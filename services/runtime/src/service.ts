@@ -92,6 +92,7 @@ export class Service {
       timeouts: { headersMs: config.HEADERS_TIMEOUT_MS, requestMs: config.REQUEST_TIMEOUT_MS },
       ready: () => this.isReady(),
       draining: () => this.draining,
+      identity: { service: opts.name, version: config.SNAPMESH_VERSION, revision: config.SNAPMESH_REVISION },
     });
     this.registry.proof = eventProof(opts.name, config);
     this.registry.maxSignedAgeSeconds = config.INBOX_RETENTION_SECONDS;

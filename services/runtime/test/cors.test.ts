@@ -35,6 +35,15 @@ describe("CORS for browser apps", () => {
     expect(res.headers.get("access-control-allow-headers")).toContain("idempotency-key");
   });
 
+  it("says on /healthz which service and version it is", async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({
+      status: "ok",
+      service: "notes",
+      version: "unknown",
+      revision: "unknown",
+    });
+  });
+
   it("marks an allowed origin's answers, errors included, and no other origin's", async () => {
     const ok = await fetch(`${base}/healthz`, { headers: { origin: "http://localhost:5174" } });
     expect(ok.headers.get("access-control-allow-origin")).toBe("http://localhost:5174");
