@@ -131,6 +131,16 @@ async function stopAsRuntime(run: Running, binary: string): Promise<void> {
   expect(await run.exit, run.stderr()).toBe(0);
 }
 
+/**
+ * Stops it as a runtime would (stopAsRuntime), then checks it works on a read-only root: nothing written outside
+ * /tmp since `since` (buildah itself writes the resolver files).
+ */
+async function stopReadOnly(run: Running, ctr: string, binary: string, since: number): Promise<void> {
+  await stopAsRuntime(run, binary);
+  expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
+  buildah("umount", ctr);
+}
+
 function killAll(run: Running): void {
   if (run.child.exitCode === null) for (const pid of [run.child.pid ?? -1, ...descendants(run.child.pid ?? -1)]) kill(pid);
 }
@@ -194,9 +204,7 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
           for (const asset of assets) expect((await fetch(`${base}/${asset}`)).status, asset).toBe(200);
           const mesh = (await (await fetch(`${base}/api/mesh`)).json()) as { services: Array<{ name: string; ready: boolean }> };
           expect(mesh.services).toEqual([expect.objectContaining({ name: "auth", ready: false })]);
-          await stopAsRuntime(run, config.Entrypoint[0]!);
-          expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
-          buildah("umount", ctr);
+          await stopReadOnly(run, ctr, config.Entrypoint[0]!, since);
         } finally {
           killAll(run);
         }
@@ -223,10 +231,7 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
             version: VERSION,
             revision: config.Labels["org.opencontainers.image.revision"],
           });
-          await stopAsRuntime(svc, config.Entrypoint[0]!);
-          // Works on a read-only root: nothing written outside /tmp (buildah itself writes the resolver files).
-          expect(writtenOutsideTmp(buildah("mount", ctr), since)).toEqual([]);
-          buildah("umount", ctr);
+          await stopReadOnly(svc, ctr, config.Entrypoint[0]!, since);
         } finally {
           killAll(svc);
         }

@@ -3,7 +3,7 @@
 // the process's script (the image's build imports it to fill the compile cache).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { isProcessEntry, loadConfig, trustVerifier } from "@snapmesh/runtime/internal";
+import { baseConfigSchema, isProcessEntry, loadConfig, trustVerifier } from "@snapmesh/runtime/internal";
 import { z } from "zod";
 import { startConsole } from "./server.js";
 
@@ -26,14 +26,8 @@ export const consoleConfigSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default("0.0.0.0"),
     NATS_URL: z.string().regex(/^(nats|tls):\/\//, "a nats:// or tls:// URL"),
-    EVENTS_STREAM: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/)
-      .default("SNAPMESH_EVENTS"),
-    EVENTS_SUBJECT_PREFIX: z
-      .string()
-      .regex(/^[a-z0-9_-]+$/)
-      .default("events"),
+    // The stream names as the services read them.
+    ...baseConfigSchema.pick({ EVENTS_STREAM: true, EVENTS_SUBJECT_PREFIX: true }).shape,
     CONSOLE_SERVICES: serviceList,
     CONSOLE_PUBLIC_URLS: serviceList.optional(),
     CONSOLE_OPERATOR_TOKEN_FILE: z.string().optional(),
