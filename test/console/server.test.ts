@@ -4,12 +4,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "nats";
+import type { SnapEvent } from "@snapmesh/events";
+import { connect, headers, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningConsole, startConsole } from "../../scripts/src/console/server.ts";
 import { publishDeadLetter } from "../../services/runtime/src/dead-letters.ts";
 import { trustVerifier } from "../../services/runtime/src/event-proof.ts";
-import { ensureStreams } from "../../services/runtime/src/nats.ts";
+import { ensureStreams, subjectFor } from "../../services/runtime/src/nats.ts";
 import { signedAs, testEventKeysEnv } from "../support/event-keys.ts";
 import { testNatsUrl } from "../support/index.ts";
 import { uniqueName } from "../support/names.ts";
@@ -195,3 +196,57 @@ describe("the console behind a Broker (facts from a Trigger, replay to the Broke
     expect((await (await nc.jetstreamManager()).streams.info(names.stream)).state.messages).toBe(0);
   });
 });
+
+describe("facts from the stream", () => {
+  it("sends the history, then each new fact once: a repeat the stream drops as a duplicate is not shown", async () => {
+    const names = { stream: uniqueName("CONSOLEF"), subjectPrefix: uniqueName("consolef").toLowerCase() };
+    const nc = await connect({ servers: testNatsUrl() });
+    await ensureStreams(nc, names);
+    const viewer = await startConsole({ port: 0, natsUrl: testNatsUrl(), names, services: {}, publicDir: scratchDir("facts") });
+    const publish = (event: SnapEvent, msgID = event.id) =>
+      nc.jetstream().publish(subjectFor(names, event.type), new TextEncoder().encode(JSON.stringify(event)), {
+        msgID,
+        headers: cloudEventHeaders(),
+      });
+    const fact = (id: string) =>
+      signedAs("social", {
+        id,
+        type: "snapmesh.social.like.added",
+        subject: "photo/p-1",
+        data: { photoId: "p-1", userId: "u-1", likes: 1 },
+      });
+    const [a, b, c] = [fact(uniqueName("a")), fact(uniqueName("b")), fact(uniqueName("c"))];
+    try {
+      await publish(a);
+      const page = new AbortController();
+      const reader = (await fetch(`${viewer.url}/api/facts`, { signal: page.signal })).body!.getReader();
+      let text = "";
+      while (!text.includes(a.id)) text += new TextDecoder().decode((await reader.read()).value);
+      const retry = await publish(a);
+      expect(retry.duplicate).toBe(true);
+      await publish(b);
+      await publish(a, `${a.id}:replay:1`);
+      await publish(c);
+      while (!text.includes(c.id)) text += new TextDecoder().decode((await reader.read()).value);
+      page.abort();
+      const shown = [...text.matchAll(/^event: fact\ndata: (.+)$/gm)].map(
+        (m) => JSON.parse(m[1]!) as { seq: number | null; event: { id: string } },
+      );
+      expect(shown.map((f) => [f.event.id, f.seq === null ? "live" : "stored"])).toEqual([
+        [a.id, "stored"],
+        [b.id, "live"],
+        [a.id, "live"],
+        [c.id, "live"],
+      ]);
+    } finally {
+      await viewer.close();
+      await nc.close();
+    }
+  });
+});
+
+function cloudEventHeaders() {
+  const h = headers();
+  h.set("content-type", "application/cloudevents+json");
+  return h;
+}

@@ -44,7 +44,8 @@ export interface ConsoleOptions {
   /** How many recent facts a page that connects is sent first. */
   history?: number;
   /**
-   * Where the facts come from. `stream` (default): the JetStream facts stream, read with an ordered consumer.
+   * Where the facts come from. `stream` (default): the JetStream facts stream, its last facts read by sequence,
+   * then its subjects followed.
    * `trigger`: a Knative Trigger delivers them to POST /api/facts/ingest (with Knative Eventing the facts pass
    * through the Broker, not the services' stream); each must carry a producer's valid signature (`verify`).
    */
@@ -275,12 +276,10 @@ async function egressCalls(service: string, url: string) {
  * NATS user needs no right to change JetStream (consoleNatsPermissions).
  */
 async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }: Exchange, history: number) {
-  // Subscribed before the stream's last sequence is read: the facts the subscription has received by then are also
-  // in the history that is sent first, and are skipped when they come live.
+  // Subscribed before the stream's last sequence is read, so no fact falls between the history and the live ones.
   const live = nc.subscribe(`${names.subjectPrefix}.>`);
   const jsm = await nc.jetstreamManager();
   const info = await jsm.streams.info(names.stream).catch(() => undefined);
-  const overlap = live.getReceived();
   if (!info) {
     live.unsubscribe();
     throw appError("unavailable", `the stream ${names.stream} does not exist yet`);
@@ -292,15 +291,43 @@ async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }:
     clearInterval(keepAlive);
     live.unsubscribe();
   });
+  // A plain subscriber sees every publish, also a repeat the stream drops as a duplicate (a relay's retry, a fact
+  // both in the history and live): the message ids of the stream's duplicate window are remembered and skipped.
+  const seen = new RecentIds(info.config.duplicate_window / 1e6 || 120_000);
   const first = Math.max(info.state.first_seq, info.state.last_seq - history + 1);
   for (let seq = first; info.state.messages > 0 && seq <= info.state.last_seq && !live.isClosed(); seq++) {
     const m = await jsm.streams.getMessage(names.stream, { seq }).catch(() => undefined);
-    if (m) sendFact(res, seq, m.subject, m.data, m.header);
+    if (!m) continue;
+    seen.add(m.header?.get(MSG_ID));
+    sendFact(res, seq, m.subject, m.data, m.header);
   }
-  let skipped = 0;
   for await (const m of live) {
-    if (skipped < overlap) skipped++;
-    else sendFact(res, null, m.subject, m.data, m.headers);
+    const id = m.headers?.get(MSG_ID);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    sendFact(res, null, m.subject, m.data, m.headers);
+  }
+}
+
+const MSG_ID = "Nats-Msg-Id";
+
+/** Message ids seen within the last `windowMs` (oldest first, so expired ones are dropped from the front). */
+class RecentIds {
+  private readonly at = new Map<string, number>();
+
+  constructor(private readonly windowMs: number) {}
+
+  has(id: string | undefined): boolean {
+    return Boolean(id) && this.at.has(id!);
+  }
+
+  add(id: string | undefined): void {
+    const now = Date.now();
+    for (const [old, t] of this.at) {
+      if (now - t < this.windowMs) break;
+      this.at.delete(old);
+    }
+    if (id) this.at.set(id, now);
   }
 }
 
