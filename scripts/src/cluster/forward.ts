@@ -83,9 +83,10 @@ export interface Forward {
 }
 
 /**
- * A local TCP server on 127.0.0.1 (at `localPort`, or any free port) whose every connection is one port-forward stream to the pod (the client
- * library's PortForward). A first stream is opened and closed before the port is handed out, so RBAC,
- * a pod without a node or an unreachable API server fail here as one line rather than as a reset connection.
+ * A local TCP server on 127.0.0.1 (at `localPort`, or any free port) whose every connection is one port-forward
+ * stream to the pod (the client library's PortForward). A first stream is opened and closed before the port is
+ * handed out, so RBAC, a pod without a node or an unreachable API server fail here as one line rather than as a
+ * reset connection.
  */
 export async function openForward(cluster: Cluster, target: ForwardTarget, localPort = 0): Promise<Forward> {
   const forward = new PortForward(cluster.kc);
