@@ -283,5 +283,16 @@ describe("the web console in Chromium", () => {
     expect(userId).not.toBe("alice");
     expect(await axeViolations(page)).toEqual([]);
     await page.close();
+
+    // auth fetched the IdP's keys through its egress client: the console lists that call with its status.
+    const view = await browser.newPage({ viewport: DESKTOP });
+    await view.goto(`${mesh.consoleUrl}/#/console`);
+    const call = view.locator("#egress-calls tbody tr").filter({ hasText: "auth" }).filter({ hasText: "127.0.0.1" });
+    await poll(() => call.count()).toBeGreaterThanOrEqual(1);
+    const cells = await call.first().locator("td").allTextContents();
+    expect(cells.slice(1, 5)).toEqual(["auth", "127.0.0.1", "200", "ok"]);
+    expect(Date.parse(cells[0]!)).toBeGreaterThan(Date.now() - 60_000);
+    expect(await axeViolations(view)).toEqual([]);
+    await view.close();
   });
 });

@@ -146,9 +146,11 @@ export function renderConsole(root: HTMLElement): void {
         getJson<{ deadLetters: Array<{ seq: number; type: string; consumer: string; reason: string; failedAt: string }> }>(
           "/api/dead-letters",
         ),
-        getJson<{ proxy: string | null; calls: Array<{ service: string; host: string; outcome: string; count: number }> }>(
-          "/api/egress",
-        ),
+        getJson<{
+          proxy: string | null;
+          calls: Array<{ service: string; host: string; outcome: string; count: number }>;
+          last: Array<{ service: string; host: string; outcome: string; status: number; at: string }>;
+        }>("/api/egress"),
       ]);
       drawServices(services, mesh);
       subscribers = c.consumers.map((x) => x.name);
@@ -193,8 +195,35 @@ export function renderConsole(root: HTMLElement): void {
       );
       egress.replaceChildren(
         h("p", {}, "Gateway: ", h("code", {}, eg.proxy ?? "none (direct)")),
-        eg.calls.length
-          ? h("ul", {}, ...eg.calls.map((x) => h("li", {}, `${x.service} → ${x.host}: ${x.outcome} × ${x.count}`)))
+        eg.last.length
+          ? h(
+              "table",
+              { id: "egress-calls" },
+              h("caption", {}, "Last outbound calls, newest first (status 0: no answer)"),
+              h(
+                "thead",
+                {},
+                h(
+                  "tr",
+                  {},
+                  ...["last at", "service", "host", "status", "outcome", "calls"].map((c) => h("th", { scope: "col" }, c)),
+                ),
+              ),
+              h(
+                "tbody",
+                {},
+                ...eg.last.map((x) => {
+                  const count = eg.calls.find(
+                    (c) => c.service === x.service && c.host === x.host && c.outcome === x.outcome,
+                  )?.count;
+                  return h(
+                    "tr",
+                    { "data-host": x.host },
+                    ...[x.at, x.service, x.host, String(x.status), x.outcome, String(count ?? "")].map((v) => h("td", {}, v)),
+                  );
+                }),
+              ),
+            )
           : h("p", {}, "No outbound calls yet."),
       );
     } catch (err) {

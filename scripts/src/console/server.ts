@@ -137,8 +137,10 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     writeJson(x.res, 200, { replayed });
   });
   router.on("get", "/api/egress", async ({ res }) => {
-    const calls = await Promise.all(Object.entries(opts.services).map(([name, url]) => egressCalls(name, url)));
-    writeJson(res, 200, { proxy: opts.egressProxy ?? null, calls: calls.flat() });
+    const egress = await Promise.all(Object.entries(opts.services).map(([name, url]) => egressCalls(name, url)));
+    // The most recent first: each (service, host, outcome, status) with when its last call ended.
+    const last = egress.flatMap((e) => e.last).sort((x, y) => (x.at < y.at ? 1 : x.at > y.at ? -1 : 0));
+    writeJson(res, 200, { proxy: opts.egressProxy ?? null, calls: egress.flatMap((e) => e.calls), last: last.slice(0, 20) });
   });
   const facts = opts.facts ?? { from: "stream" };
   if (facts.from === "trigger") {
@@ -257,17 +259,34 @@ async function consumers(nc: NatsConnection, names: StreamNames) {
   return out;
 }
 
-/** The egress counters each service exposes on /metrics (`snapmesh_egress_requests_total{host,outcome}`). */
+/**
+ * The egress metrics each service exposes on /metrics: calls by host and outcome
+ * (`snapmesh_egress_requests_total{host,outcome}`), and when the last call with each outcome and HTTP status ended
+ * (`snapmesh_egress_last_call_timestamp_seconds{host,outcome,status}`).
+ */
 async function egressCalls(service: string, url: string) {
   const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
     .then((r) => r.text())
     .catch(() => "");
-  const calls = [];
-  for (const [, labels, value] of text.matchAll(/^snapmesh_egress_requests_total\{([^}]*)\} (\d+)/gm)) {
-    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(labels!)?.[1] ?? "";
-    calls.push({ service, host: label("host"), outcome: label("outcome"), count: Number(value) });
-  }
-  return calls;
+  const samples = (metric: string) =>
+    [...text.matchAll(new RegExp(`^${metric}\\{([^}]*)\\} ([0-9.e+-]+)$`, "gm"))].map(([, labels, value]) => {
+      const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(labels!)?.[1] ?? "";
+      return { label, value: Number(value) };
+    });
+  const calls = samples("snapmesh_egress_requests_total").map(({ label, value }) => ({
+    service,
+    host: label("host"),
+    outcome: label("outcome"),
+    count: value,
+  }));
+  const last = samples("snapmesh_egress_last_call_timestamp_seconds").map(({ label, value }) => ({
+    service,
+    host: label("host"),
+    outcome: label("outcome"),
+    status: Number(label("status")),
+    at: new Date(value * 1000).toISOString(),
+  }));
+  return { calls, last };
 }
 
 /**

@@ -99,11 +99,11 @@ export class EgressClient {
             details: { status: res.statusCode },
           });
           if (attempt < attempts) continue;
-          this.count(host, "upstream_error");
+          this.count(host, "upstream_error", res.statusCode);
           return toResponse(res.statusCode, res.headers, body);
         }
         breaker.success();
-        this.count(host, "ok");
+        this.count(host, "ok", res.statusCode);
         return toResponse(res.statusCode, res.headers, body);
       } catch (err) {
         breaker.failure();
@@ -134,8 +134,10 @@ export class EgressClient {
     return b;
   }
 
-  private count(host: string, outcome: string): void {
+  /** Counts a call, and notes when the last one with this outcome and status (0: no answer) ended. */
+  private count(host: string, outcome: string, status = 0): void {
     this.opts.metrics?.egressRequests.inc({ host, outcome });
+    this.opts.metrics?.egressLastCall.set({ host, outcome, status: String(status) }, Date.now() / 1000);
   }
 }
 

@@ -11,6 +11,7 @@ export interface Metrics {
   deadLettered: Counter<"type">;
   eventsRefused: Counter<"type" | "reason">;
   egressRequests: Counter<"host" | "outcome">;
+  egressLastCall: Gauge<"host" | "outcome" | "status">;
 }
 
 export function createMetrics(service: string): Metrics {
@@ -72,6 +73,12 @@ export function createMetrics(service: string): Metrics {
       name: "snapmesh_egress_requests_total",
       help: "Outbound HTTP calls by destination host and outcome",
       labelNames: ["host", "outcome"],
+      registers,
+    }),
+    egressLastCall: new Gauge({
+      name: "snapmesh_egress_last_call_timestamp_seconds",
+      help: "When the last outbound call to a host ended with this outcome and HTTP status (status 0: no answer)",
+      labelNames: ["host", "outcome", "status"],
       registers,
     }),
   };
