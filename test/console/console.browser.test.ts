@@ -292,6 +292,8 @@ describe("the web console in Chromium", () => {
     const cells = await call.first().locator("td").allTextContents();
     expect(cells.slice(1, 5)).toEqual(["auth", "127.0.0.1", "200", "ok"]);
     expect(Date.parse(cells[0]!)).toBeGreaterThan(Date.now() - 60_000);
+    // The flow picture: auth's calls leave directly (this mesh runs without a gateway, SNAPMESH_EGRESS=none).
+    await poll(() => view.locator('.flow [data-egress="auth"]').textContent()).toMatch(/^auth —\d+ calls?→ outside \(direct\)$/);
     expect(await axeViolations(view)).toEqual([]);
     await view.close();
   });

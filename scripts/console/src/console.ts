@@ -24,7 +24,7 @@ export function renderConsole(root: HTMLElement): void {
   root.replaceChildren();
   const msg = notice();
   const services = h("ul", { class: "services", "aria-label": "Services" });
-  const flow = h("div", { class: "flow", "aria-label": "Mesh flow" });
+  const flowEl = h("div", { class: "flow", "aria-label": "Mesh flow" });
   const filter = h("input", { id: "fact-filter", placeholder: "type, source or subject", autocomplete: "off" });
   const rows = h("tbody", { id: "facts" });
   const detail = h("pre", { class: "detail", "aria-live": "polite", tabindex: "0" }, "Select a fact to see the whole event.");
@@ -32,13 +32,12 @@ export function renderConsole(root: HTMLElement): void {
   const dead = h("tbody", { id: "dead-letters" });
   const egress = h("div", {});
   const token = h("input", { id: "operator-token", type: "password", autocomplete: "off" });
-  const counts = new Map<string, number>();
-  let subscribers: string[] = [];
+  const flowState: Flow = { facts: new Map(), subscribers: [], gateway: null, outbound: new Map() };
 
   root.append(
     h("h1", {}, "Mesh console"),
     msg.el,
-    h("section", { "aria-labelledby": "h-services" }, h("h2", { id: "h-services" }, "Services"), services, flow),
+    h("section", { "aria-labelledby": "h-services" }, h("h2", { id: "h-services" }, "Services"), services, flowEl),
     h(
       "section",
       { "aria-labelledby": "h-facts" },
@@ -109,7 +108,7 @@ export function renderConsole(root: HTMLElement): void {
   facts.addEventListener("fact", (e) => {
     const f = JSON.parse((e as MessageEvent).data) as Fact;
     const service = f.event.source.split("/")[2] ?? "?";
-    counts.set(service, (counts.get(service) ?? 0) + 1);
+    flowState.facts.set(service, (flowState.facts.get(service) ?? 0) + 1);
     const tr = h(
       "tr",
       { tabindex: "0", "data-type": f.event.type },
@@ -131,7 +130,7 @@ export function renderConsole(root: HTMLElement): void {
     tr.addEventListener("keydown", (k) => k.key === "Enter" && open());
     rows.append(tr);
     while (rows.children.length > 500) rows.firstElementChild?.remove();
-    drawFlow(flow, counts, subscribers);
+    drawFlow(flowEl, flowState);
   });
   facts.onerror = () => msg.show("the fact stream is reconnecting…", "error");
   facts.onopen = () => msg.show("");
@@ -153,8 +152,11 @@ export function renderConsole(root: HTMLElement): void {
         }>("/api/egress"),
       ]);
       drawServices(services, mesh);
-      subscribers = c.consumers.map((x) => x.name);
-      drawFlow(flow, counts, subscribers);
+      flowState.subscribers = c.consumers.map((x) => x.name);
+      flowState.gateway = eg.proxy;
+      flowState.outbound = new Map();
+      for (const x of eg.calls) flowState.outbound.set(x.service, (flowState.outbound.get(x.service) ?? 0) + x.count);
+      drawFlow(flowEl, flowState);
       consumers.replaceChildren(
         ...c.consumers.map((x) =>
           h("tr", {}, ...[x.name, x.pending, x.ackPending, x.redelivered].map((v) => h("td", {}, String(v)))),
@@ -251,18 +253,31 @@ function drawServices(list: HTMLElement, mesh: MeshInfo): void {
 }
 
 /** Each service → the stream, with the facts it published (of those the page has seen), and the stream → its consumers. */
-function drawFlow(flow: HTMLElement, counts: Map<string, number>, consumers: string[]): void {
+/** What the flow picture shows: facts per producer, the subscribers, and outbound calls per service. */
+interface Flow {
+  facts: Map<string, number>;
+  subscribers: string[];
+  /** The egress gateway's address, or null when calls leave directly. */
+  gateway: string | null;
+  outbound: Map<string, number>;
+}
+
+function drawFlow(el: HTMLElement, flow: Flow): void {
   const stream = () => h("span", { class: "node stream" }, "JetStream");
-  flow.replaceChildren(
-    ...[...counts].map(([svc, n]) =>
+  const plural = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
+  el.replaceChildren(
+    ...[...flow.facts].map(([svc, n]) =>
+      h("p", {}, h("span", { class: "node" }, svc), h("span", { class: "arrow" }, ` —${plural(n, "fact")}→ `), stream()),
+    ),
+    h("p", {}, stream(), h("span", { class: "arrow" }, " → "), ...flow.subscribers.map((c) => h("span", { class: "node" }, c))),
+    ...[...flow.outbound].map(([svc, n]) =>
       h(
         "p",
-        {},
+        { "data-egress": svc },
         h("span", { class: "node" }, svc),
-        h("span", { class: "arrow" }, ` —${n} ${n === 1 ? "fact" : "facts"}→ `),
-        stream(),
+        h("span", { class: "arrow" }, ` —${plural(n, "call")}→ `),
+        h("span", { class: "node gateway" }, flow.gateway ? "egress gateway" : "outside (direct)"),
       ),
     ),
-    h("p", {}, stream(), h("span", { class: "arrow" }, " → "), ...consumers.map((c) => h("span", { class: "node" }, c))),
   );
 }
