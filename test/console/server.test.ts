@@ -118,13 +118,6 @@ describe("the console behind a Broker (facts from a Trigger, replay to the Broke
     await Promise.all([viaBroker?.close(), broker?.close(), nc?.close()]);
   });
 
-  const like = (id: string) =>
-    signedAs("social", {
-      id,
-      type: "snapmesh.social.like.added",
-      subject: "photo/p-1",
-      data: { photoId: "p-1", userId: "u-1", likes: 1 },
-    });
   const deliver = (headers: Record<string, string>, body: string) =>
     fetch(`${viaBroker.url}/api/facts/ingest`, { method: "POST", headers, body });
 
@@ -208,14 +201,7 @@ describe("facts from the stream", () => {
         msgID,
         headers: cloudEventHeaders(),
       });
-    const fact = (id: string) =>
-      signedAs("social", {
-        id,
-        type: "snapmesh.social.like.added",
-        subject: "photo/p-1",
-        data: { photoId: "p-1", userId: "u-1", likes: 1 },
-      });
-    const [a, b, c] = [fact(uniqueName("a")), fact(uniqueName("b")), fact(uniqueName("c"))];
+    const [a, b, c] = [like(uniqueName("a")), like(uniqueName("b")), like(uniqueName("c"))];
     try {
       await publish(a);
       const page = new AbortController();
@@ -249,4 +235,14 @@ function cloudEventHeaders() {
   const h = headers();
   h.set("content-type", "application/cloudevents+json");
   return h;
+}
+
+/** A like as social signs it. */
+function like(id: string): SnapEvent {
+  return signedAs("social", {
+    id,
+    type: "snapmesh.social.like.added",
+    subject: "photo/p-1",
+    data: { photoId: "p-1", userId: "u-1", likes: 1 },
+  });
 }
