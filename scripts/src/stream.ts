@@ -16,6 +16,26 @@ export function localStreamNames(env: NodeJS.ProcessEnv = process.env): StreamNa
   return { stream: env.EVENTS_STREAM ?? "SNAPMESH_EVENTS", subjectPrefix: env.EVENTS_SUBJECT_PREFIX ?? "events" };
 }
 
+/**
+ * A `republish` for replayDeadLetters with Knative Eventing: each event posted to the Broker's ingress as a structured
+ * CloudEvent. Anything but 2xx throws what `refused` makes of the message, before the dead letter is removed.
+ */
+export function brokerRepublisher(
+  url: string,
+  refused: (message: string) => Error,
+): (event: Record<string, unknown>) => Promise<void> {
+  return async (event) => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/cloudevents+json" },
+      body: JSON.stringify(event),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok)
+      throw refused(`the Broker refused event ${String(event.id)} (${res.status}): ${(await res.text()).slice(0, 200)}`);
+  };
+}
+
 async function open(opts: StreamOptions): Promise<NatsConnection> {
   try {
     return await connect({

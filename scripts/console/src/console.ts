@@ -1,6 +1,6 @@
 // The mesh console: services, the facts as they pass, consumer lag, the dead-letter stream with replay, egress.
 import { describe, getJson, type MeshInfo, meshInfo } from "./api.js";
-import { h, notice } from "./dom.js";
+import { h, notice, tableHead } from "./dom.js";
 
 interface Fact {
   /** The stream sequence of a fact from the history; null for one seen live (a plain subscription has none). */
@@ -47,16 +47,7 @@ export function renderConsole(root: HTMLElement): void {
       h(
         "div",
         { class: "scroll" },
-        h(
-          "table",
-          { "aria-label": "Facts" },
-          h(
-            "thead",
-            {},
-            h("tr", {}, ...["seq", "type", "source", "subject", "id", "time"].map((c) => h("th", { scope: "col" }, c))),
-          ),
-          rows,
-        ),
+        h("table", { "aria-label": "Facts" }, tableHead(["seq", "type", "source", "subject", "id", "time"]), rows),
       ),
       detail,
     ),
@@ -67,11 +58,7 @@ export function renderConsole(root: HTMLElement): void {
       h(
         "table",
         { "aria-label": "Consumer lag" },
-        h(
-          "thead",
-          {},
-          h("tr", {}, ...["consumer", "pending (lag)", "awaiting ack", "redelivered"].map((c) => h("th", { scope: "col" }, c))),
-        ),
+        tableHead(["consumer", "pending (lag)", "awaiting ack", "redelivered"]),
         consumers,
       ),
     ),
@@ -81,16 +68,7 @@ export function renderConsole(root: HTMLElement): void {
       h("h2", { id: "h-dlq" }, "Dead letters"),
       h("label", { for: "operator-token" }, "Operator token (needed to replay)"),
       token,
-      h(
-        "table",
-        { "aria-label": "Dead letters" },
-        h(
-          "thead",
-          {},
-          h("tr", {}, ...["seq", "type", "consumer", "reason", "failed at", ""].map((c) => h("th", { scope: "col" }, c))),
-        ),
-        dead,
-      ),
+      h("table", { "aria-label": "Dead letters" }, tableHead(["seq", "type", "consumer", "reason", "failed at", ""]), dead),
     ),
     h("section", { "aria-labelledby": "h-egress" }, h("h2", { id: "h-egress" }, "Egress"), egress),
   );
@@ -148,7 +126,7 @@ export function renderConsole(root: HTMLElement): void {
         getJson<{
           proxy: string | null;
           calls: Array<{ service: string; host: string; outcome: string; count: number }>;
-          last: Array<{ service: string; host: string; outcome: string; status: number; at: string }>;
+          last: Array<{ service: string; host: string; outcome: string; status: number; at: string; count: number }>;
         }>("/api/egress"),
       ]);
       drawServices(services, mesh);
@@ -202,28 +180,17 @@ export function renderConsole(root: HTMLElement): void {
               "table",
               { id: "egress-calls" },
               h("caption", {}, "Last outbound calls, newest first (status 0: no answer)"),
-              h(
-                "thead",
-                {},
-                h(
-                  "tr",
-                  {},
-                  ...["last at", "service", "host", "status", "outcome", "calls"].map((c) => h("th", { scope: "col" }, c)),
-                ),
-              ),
+              tableHead(["last at", "service", "host", "status", "outcome", "calls"]),
               h(
                 "tbody",
                 {},
-                ...eg.last.map((x) => {
-                  const count = eg.calls.find(
-                    (c) => c.service === x.service && c.host === x.host && c.outcome === x.outcome,
-                  )?.count;
-                  return h(
+                ...eg.last.map((x) =>
+                  h(
                     "tr",
                     { "data-host": x.host },
-                    ...[x.at, x.service, x.host, String(x.status), x.outcome, String(count ?? "")].map((v) => h("td", {}, v)),
-                  );
-                }),
+                    ...[x.at, x.service, x.host, String(x.status), x.outcome, String(x.count)].map((v) => h("td", {}, v)),
+                  ),
+                ),
               ),
             )
           : h("p", {}, "No outbound calls yet."),

@@ -15,6 +15,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+/** A table's header: one row of column headings. */
+export function tableHead(columns: readonly string[]): HTMLTableSectionElement {
+  return h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c))));
+}
+
 /** A live region for messages: errors as the API words them, confirmations. */
 export function notice(): { el: HTMLElement; show(text: string, kind?: "error" | "ok"): void } {
   const el = h("p", { class: "notice", role: "status", "aria-live": "polite" });

@@ -6,7 +6,7 @@
  * [{ "seq": 12, "type": "…", "id": "…", "replayed": true }] (false with --dry-run).
  */
 import type { StreamNames } from "@snapmesh/runtime/internal";
-import type { DeadLetterSummary } from "../stream.js";
+import { brokerRepublisher, type DeadLetterSummary } from "../stream.js";
 import type { Cluster } from "./connect.js";
 import { CliError, EXIT } from "./errors.js";
 import { type OutputFormat, printResult } from "./print.js";
@@ -39,22 +39,8 @@ export async function onClusterNats<T>(
   if (!(opts.replay && nats.eventing)) return viaNats();
   const broker = await brokerTarget(cluster, opts.release);
   return withForward(cluster, broker.target, (port) =>
-    viaNats((event) => postToBroker(`http://127.0.0.1:${port}${broker.path}`, event)),
+    viaNats(brokerRepublisher(`http://127.0.0.1:${port}${broker.path}`, (m) => new CliError(m, EXIT.notReady))),
   );
-}
-
-/** A structured CloudEvent as the Broker's ingress takes it; anything but 2xx stops the replay before the entry is removed. */
-async function postToBroker(url: string, event: Record<string, unknown>): Promise<void> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/cloudevents+json" },
-    body: JSON.stringify(event),
-  });
-  if (!res.ok)
-    throw new CliError(
-      `the Broker refused event ${String(event.id)} (${res.status}): ${(await res.text()).slice(0, 200)}`,
-      EXIT.notReady,
-    );
 }
 
 export function printDeadLetters(format: OutputFormat, list: DeadLetterSummary[]): void {

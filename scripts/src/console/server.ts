@@ -1,7 +1,8 @@
 // The web console's server: the built page (album demo + mesh console) and a read-only API over the mesh: each
-// service's health and readiness, facts as they pass (server-sent events from an ordered JetStream consumer), the
-// durable consumers' lag, the dead-letter stream, egress calls from the services' metrics. Its one write is a
-// dead-letter replay, which takes the operator token. The album talks to the services' public REST APIs itself.
+// service's health, readiness and version, facts as they pass (server-sent events: from the JetStream stream, or from
+// a Knative Trigger checked against the producers' keys), the durable consumers' lag, the dead-letter stream, egress
+// calls from the services' metrics. Its one write is a dead-letter replay, which takes the operator token. The album
+// talks to the services' public REST APIs itself.
 import { timingSafeEqual } from "node:crypto";
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
@@ -25,7 +26,7 @@ import {
   writeJson,
 } from "@snapmesh/runtime/internal";
 import { connect, type NatsConnection } from "nats";
-import { listDeadLetters, replayDeadLetters } from "../stream.js";
+import { brokerRepublisher, listDeadLetters, replayDeadLetters } from "../stream.js";
 
 export interface ConsoleOptions {
   port: number;
@@ -131,7 +132,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
       ...streams,
       dryRun: false,
       seq,
-      ...(opts.replayUrl ? { republish: postTo(opts.replayUrl) } : {}),
+      ...(opts.replayUrl ? { republish: brokerRepublisher(opts.replayUrl, (m) => appError("unavailable", m)) } : {}),
     });
     if (replayed.length === 0) throw notFound(`no dead letter ${seq}`);
     writeJson(x.res, 200, { replayed });
@@ -173,23 +174,6 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   };
 }
 
-/** Posts a replayed event to the Broker as a structured CloudEvent; anything but 2xx keeps the dead letter. */
-function postTo(url: string): (event: Record<string, unknown>) => Promise<void> {
-  return async (event) => {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/cloudevents+json" },
-      body: JSON.stringify(event),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok)
-      throw appError(
-        "unavailable",
-        `the Broker refused event ${String(event.id)} (${res.status}): ${(await res.text()).slice(0, 200)}`,
-      );
-  };
-}
-
 /** Facts a Trigger delivered: the last `history` kept in memory, and every page following them. */
 class FactHub {
   private readonly recent: Array<{ seq: number; subject: string; event: SnapEvent }> = [];
@@ -205,16 +189,10 @@ class FactHub {
     for (const res of this.pages) send(res, "fact", entry);
   }
 
-  follow({ req, res }: Exchange): void {
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-    res.write(": snapmesh facts\n\n");
-    for (const entry of this.recent) send(res, "fact", entry);
-    this.pages.add(res);
-    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-    req.on("close", () => {
-      clearInterval(keepAlive);
-      this.pages.delete(res);
-    });
+  follow(x: Exchange): void {
+    openEventStream(x, () => this.pages.delete(x.res));
+    for (const entry of this.recent) send(x.res, "fact", entry);
+    this.pages.add(x.res);
   }
 }
 
@@ -285,6 +263,8 @@ async function egressCalls(service: string, url: string) {
     outcome: label("outcome"),
     status: Number(label("status")),
     at: new Date(value * 1000).toISOString(),
+    // All calls to the host with this outcome, whatever their status.
+    count: calls.find((c) => c.host === label("host") && c.outcome === label("outcome"))?.count ?? 0,
   }));
   return { calls, last };
 }
@@ -294,7 +274,8 @@ async function egressCalls(service: string, url: string) {
  * (a plain subscription to the facts subjects). The console creates no consumer and acknowledges nothing, so its
  * NATS user needs no right to change JetStream (consoleNatsPermissions).
  */
-async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }: Exchange, history: number) {
+async function streamFacts(nc: NatsConnection, names: StreamNames, x: Exchange, history: number) {
+  const { res } = x;
   // Subscribed before the stream's last sequence is read, so no fact falls between the history and the live ones.
   const live = nc.subscribe(`${names.subjectPrefix}.>`);
   const jsm = await nc.jetstreamManager();
@@ -303,13 +284,7 @@ async function streamFacts(nc: NatsConnection, names: StreamNames, { req, res }:
     live.unsubscribe();
     throw appError("unavailable", `the stream ${names.stream} does not exist yet`);
   }
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-  res.write(": snapmesh facts\n\n");
-  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-  req.on("close", () => {
-    clearInterval(keepAlive);
-    live.unsubscribe();
-  });
+  openEventStream(x, () => live.unsubscribe());
   // A plain subscriber sees every publish, also a repeat the stream drops as a duplicate (a relay's retry, a fact
   // both in the history and live): the message ids of the stream's duplicate window are remembered and skipped.
   const seen = new RecentIds(info.config.duplicate_window / 1e6 || 120_000);
@@ -363,6 +338,17 @@ function sendFact(
   } catch (err) {
     send(res, "undecodable", { seq, subject, error: (err as Error).message });
   }
+}
+
+/** Answers with a server-sent event stream, kept alive by a comment every 15 s; `closed` runs when the page leaves. */
+function openEventStream({ req, res }: Exchange, closed: () => void): void {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+  res.write(": snapmesh facts\n\n");
+  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+  req.on("close", () => {
+    clearInterval(keepAlive);
+    closed();
+  });
 }
 
 function send(res: ServerResponse, event: string, data: unknown): void {

@@ -9,12 +9,14 @@ export const dlqStream = (names: StreamNames) => `${names.stream}_DLQ`;
 export const dlqPrefix = (names: StreamNames) => `${names.subjectPrefix}-dlq`;
 export const subjectFor = (names: StreamNames, type: string) => `${names.subjectPrefix}.${type}`;
 
+export type NatsServerOptions = { servers: string[]; user?: string; pass?: string; token?: string };
+
 /**
  * The servers of a NATS URL list (`nats://[user:pass@]host:port,…`) with the credentials lifted into options:
  * nats.js reads `user:pass@` itself, but takes a password that starts with a digit for a port and fails to connect.
  */
-export function natsServerOptions(url: string): { servers: string[]; user?: string; pass?: string; token?: string } {
-  const options: { servers: string[]; user?: string; pass?: string; token?: string } = { servers: [] };
+export function natsServerOptions(url: string): NatsServerOptions {
+  const options: NatsServerOptions = { servers: [] };
   for (const server of url.split(",").map((s) => s.trim())) {
     const at = server.lastIndexOf("@");
     const scheme = /^[a-z]+:\/\//i.exec(server)?.[0] ?? "";
