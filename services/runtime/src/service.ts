@@ -364,19 +364,38 @@ export class Service {
       // Keep-alive sockets turn idle as their in-flight requests finish; close each as it does.
       const reaper = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
-      await closed;
+      await this.stopping("in-flight requests", closed);
       clearInterval(reaper);
     }
-    await this.link?.stop();
-    await this.consumers?.stop();
-    for (const fn of this.onStop) await fn();
-    await this.relay?.flush();
-    await this.retention?.stop();
-    await this.link?.connection?.drain().catch(() => {});
-    await this.database?.close();
+    await this.stopping("the NATS connect attempt", this.link?.stop());
+    await this.stopping("events being handled", this.consumers?.stop());
+    for (const fn of this.onStop) await this.stopping("stop hooks", fn());
+    await this.stopping("the outbox relay", this.relay?.flush());
+    await this.stopping("the retention sweep", this.retention?.stop());
+    await this.stopping(
+      "the NATS drain",
+      this.link?.connection?.drain().catch(() => {}),
+    );
+    await this.stopping("the database pool", this.database?.close());
     this.log.info("stopped");
   }
+
+  private async stopping(step: string, work: Promise<unknown> | unknown): Promise<void> {
+    const started = Date.now();
+    const timer = setInterval(
+      () => this.log.warn({ step, waitedMs: Date.now() - started }, "stopping: still waiting"),
+      STOP_STEP_WARN_MS,
+    ).unref();
+    try {
+      await work;
+    } finally {
+      clearInterval(timer);
+    }
+  }
 }
+
+/** How often a stop that waits on one step says so: the step that hangs is named in the log. */
+const STOP_STEP_WARN_MS = 5_000;
 
 /** The service's event keys from config; without any, start() refuses (tasks such as migrate still run). */
 function eventProof(name: string, config: BaseConfig): EventProof | undefined {
