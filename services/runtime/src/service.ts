@@ -353,49 +353,54 @@ export class Service {
 
   /**
    * Graceful stop: refuse new work, let in-flight requests and events finish, flush the outbox,
-   * close NATS and the database.
+   * close NATS and the database. It resolves within SHUTDOWN_TIMEOUT_MS: a step still waiting then
+   * (a request that never ends, a stuck connection) is logged by name and left behind, and the rest still runs.
    */
   async stop(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    const deadline = Date.now() + this.opts.config.SHUTDOWN_TIMEOUT_MS;
+    const step = (name: string, work: unknown) => this.stopStep(name, work, deadline);
     const server = this.server;
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive sockets turn idle as their in-flight requests finish; close each as it does.
       const reaper = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
-      await this.stopping("in-flight requests", closed);
+      await step("in-flight requests", closed);
       clearInterval(reaper);
     }
-    await this.stopping("the NATS connect attempt", this.link?.stop());
-    await this.stopping("events being handled", this.consumers?.stop());
-    for (const fn of this.onStop) await this.stopping("stop hooks", fn());
-    await this.stopping("the outbox relay", this.relay?.flush());
-    await this.stopping("the retention sweep", this.retention?.stop());
-    await this.stopping(
+    await step("the NATS connect attempt", this.link?.stop());
+    await step("events being handled", this.consumers?.stop());
+    for (const fn of this.onStop) await step("stop hooks", fn());
+    await step("the outbox relay", this.relay?.flush());
+    await step("the retention sweep", this.retention?.stop());
+    await step(
       "the NATS drain",
       this.link?.connection?.drain().catch(() => {}),
     );
-    await this.stopping("the database pool", this.database?.close());
+    await step("the database pool", this.database?.close());
     this.log.info("stopped");
   }
 
-  private async stopping(step: string, work: Promise<unknown> | unknown): Promise<void> {
-    const started = Date.now();
-    const timer = setInterval(
-      () => this.log.warn({ step, waitedMs: Date.now() - started }, "stopping: still waiting"),
-      STOP_STEP_WARN_MS,
-    ).unref();
+  private async stopStep(name: string, work: unknown, deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), "late").unref();
+    });
     try {
-      await work;
+      const outcome = await Promise.race([Promise.resolve(work).then(() => "done" as const), late]);
+      if (outcome === "late") {
+        this.log.error(
+          { step: name, timeoutMs: this.opts.config.SHUTDOWN_TIMEOUT_MS },
+          "stop: gave up waiting for this step after SHUTDOWN_TIMEOUT_MS; going on",
+        );
+      }
     } finally {
-      clearInterval(timer);
+      clearTimeout(timer);
     }
   }
 }
-
-/** How often a stop that waits on one step says so: the step that hangs is named in the log. */
-const STOP_STEP_WARN_MS = 5_000;
 
 /** The service's event keys from config; without any, start() refuses (tasks such as migrate still run). */
 function eventProof(name: string, config: BaseConfig): EventProof | undefined {

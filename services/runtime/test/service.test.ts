@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import type { Server } from "node:http";
+import { connect } from "node:net";
 import { CloudEvent, type CloudEventV1, emitterFor, HTTP, Mode } from "cloudevents";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -386,6 +388,30 @@ describe("database", () => {
       expect(await service.migrate()).toEqual([]);
     } finally {
       await db.close();
+    }
+  });
+});
+
+describe("stop", () => {
+  it("ends within SHUTDOWN_TIMEOUT_MS when a request never finishes, and still closes NATS and the database", async () => {
+    const fresh = await isolatedConfig({ SHUTDOWN_TIMEOUT_MS: "300" });
+    const started = await notesService(fresh);
+    const addr = (await started.start({ host: "127.0.0.1" })).address();
+    const port = typeof addr === "object" && addr ? addr.port : 0;
+    // A client that promises a body and never sends it: its request stays in flight.
+    const socket = connect({ host: "127.0.0.1", port });
+    try {
+      socket.write(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+      );
+      const [continued] = (await once(socket, "data")) as [Buffer];
+      expect(continued.toString()).toMatch(/^HTTP\/1\.1 100 Continue/);
+      const nats = started.nats;
+      await started.stop();
+      expect(nats?.isClosed()).toBe(true);
+      await expect(started.db.query("SELECT 1")).rejects.toThrow();
+    } finally {
+      socket.destroy();
     }
   });
 });
