@@ -2,7 +2,7 @@
 // dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
 // ../migrations from the bundle, as from src/main.ts); the console's server likewise into dist/console/bin. PGlite stays
 // external (it loads its WASM files).
-import { cpSync, existsSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { SERVICES } from "@snapmesh/events";
 import { build, type Plugin } from "esbuild";
@@ -22,16 +22,54 @@ const englishOnly: Plugin = {
   },
 };
 
+// nats.js loads node:tls at import for TLS connections (~4 ms), and reads globalThis.ReadableStream to polyfill it on
+// Node 14 (the read alone loads Node's web streams, ~1.5 ms). snapmesh runs on Node 20+: the check goes, and tls loads
+// on the first TLS connection. A TLS socket is told from a plain one by its `encrypted` flag, not by instanceof (which
+// would load tls). The build fails if nats.js no longer has these lines.
+const NATS_EDITS: Array<{ file: RegExp; edits: Array<[from: string, to: string]> }> = [
+  {
+    file: /[\\/]nats[\\/]lib[\\/]src[\\/]mod\.js$/,
+    edits: [['typeof globalThis.ReadableStream === "undefined"', "false"]],
+  },
+  {
+    file: /[\\/]nats[\\/]lib[\\/]src[\\/]node_transport\.js$/,
+    edits: [
+      [
+        'const tls_1 = require("tls");',
+        'let tlsModule; const tls_1 = { get connect() { return (tlsModule ??= require("tls")).connect; } };',
+      ],
+      ["this.socket instanceof tls_1.TLSSocket", "this.socket?.encrypted === true"],
+    ],
+  },
+];
+const natsOnNode20: Plugin = {
+  name: "nats-on-node20",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]nats[\\/]lib[\\/]src[\\/](mod|node_transport)\.js$/ }, (args) => {
+      let contents = readFileSync(args.path, "utf8");
+      for (const { file, edits } of NATS_EDITS) {
+        if (!file.test(args.path)) continue;
+        for (const [from, to] of edits) {
+          if (!contents.includes(from)) throw new Error(`${args.path} no longer has ${JSON.stringify(from)}: review NATS_EDITS`);
+          contents = contents.replace(from, to);
+        }
+      }
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 // Modules loaded at import for what snapmesh never or rarely calls. Each becomes a stand-in with the same exports that
 // loads the real module on first use.
-// - prom-client's Pushgateway (with zlib, http and https) and cluster aggregation (with node:cluster), and the
-//   OpenTelemetry API it reads only for exemplars;
+// - prom-client's Pushgateway (with zlib, http and https) and cluster aggregation (with node:cluster), the OpenTelemetry
+//   API it reads only for exemplars, and its default metrics (perf_hooks, v8 heap spaces), which a service starts
+//   collecting after its first answers (see metrics.ts);
 // - nats.js's nkeys (NKey and JWT credentials) and the SHA-256 of its object store;
 // - pino's redaction and worker-thread transports (snapmesh configures neither), and node:assert, which pino's
 //   destination loads for its argument checks.
 const LAZY: Array<{ path: RegExp; importer?: RegExp }> = [
   { path: /^(@opentelemetry\/api|nkeys\.js)$/ },
-  { path: /^\.\/lib\/(pushgateway|cluster)$/, importer: /[\\/]prom-client[\\/]index\.js$/ },
+  { path: /^\.\/lib\/(pushgateway|cluster|defaultMetrics)$/, importer: /[\\/]prom-client[\\/]index\.js$/ },
   { path: /^\.\.\/nats-base-client\/js-sha256$/, importer: /[\\/]nats[\\/]lib[\\/]jetstream[\\/]objectstore\.js$/ },
   { path: /^@pinojs\/redact$/, importer: /[\\/]pino[\\/]lib[\\/]redaction\.js$/ },
   { path: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/ },
@@ -107,7 +145,7 @@ for (const [name, source] of ENTRIES) {
     // Whitespace out, and ASCII only: one non-Latin-1 character makes V8 keep the whole source at two bytes a character.
     minifyWhitespace: true,
     charset: "ascii",
-    plugins: [englishOnly, lazyModules, builtinsByRequire],
+    plugins: [englishOnly, natsOnNode20, lazyModules, builtinsByRequire],
     external: ["@electric-sql/pglite", "pg-native"],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: "warning",

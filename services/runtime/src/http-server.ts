@@ -97,6 +97,7 @@ export function createApp(deps: HttpServerDeps): HttpApp {
     writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not_ready" });
   });
   app.on("get", "/metrics", async ({ res }) => {
+    metrics.collectProcessMetrics();
     writeBody(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
   });
 

@@ -12,15 +12,25 @@ export interface Metrics {
   eventsRefused: Counter<"type" | "reason">;
   egressRequests: Counter<"host" | "outcome">;
   egressLastCall: Gauge<"host" | "outcome" | "status">;
+  /**
+   * Starts collecting Node's process metrics (CPU, memory, event loop lag, GC); once, whoever calls first. A serving
+   * service calls it shortly after it listens and at the first scrape: loading and setting them up is off the cold start.
+   */
+  collectProcessMetrics(): void;
 }
 
 export function createMetrics(service: string): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  let collecting = false;
   const registers = [registry];
   return {
     registry,
+    collectProcessMetrics() {
+      if (collecting) return;
+      collecting = true;
+      collectDefaultMetrics({ register: registry });
+    },
     httpRequests: new Counter({
       name: "snapmesh_http_requests_total",
       help: "HTTP requests by route and status",

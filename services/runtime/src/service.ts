@@ -321,6 +321,7 @@ export class Service {
     if (deadLetters) this.app.on("post", "/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
     this.log.info({ port: this.port }, "listening");
+    setTimeout(() => this.metrics.collectProcessMetrics(), PROCESS_METRICS_AFTER_MS).unref();
     return this.server;
   }
 
@@ -353,8 +354,9 @@ export class Service {
 
   /**
    * Graceful stop: refuse new work, let in-flight requests and events finish, flush the outbox,
-   * close NATS and the database. It resolves within SHUTDOWN_TIMEOUT_MS: a step still waiting then
-   * (a request that never ends, a stuck connection) is logged by name and left behind, and the rest still runs.
+   * close NATS and the database. Its steps share SHUTDOWN_TIMEOUT_MS (each has at least STOP_STEP_MIN_MS): a step
+   * still waiting then (a request that never ends, a stuck connection) is logged by name and left behind, and the
+   * rest still run.
    */
   async stop(): Promise<void> {
     if (this.draining) return;
@@ -386,7 +388,7 @@ export class Service {
   private async stopStep(name: string, work: unknown, deadline: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<"late">((resolve) => {
-      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), "late").unref();
+      timer = setTimeout(resolve, Math.max(STOP_STEP_MIN_MS, deadline - Date.now()), "late").unref();
     });
     try {
       const outcome = await Promise.race([Promise.resolve(work).then(() => "done" as const), late]);
@@ -401,6 +403,12 @@ export class Service {
     }
   }
 }
+
+/** A step of stop() left after SHUTDOWN_TIMEOUT_MS still has this long (closing NATS and the database takes ms). */
+const STOP_STEP_MIN_MS = 1000;
+
+/** Node's process metrics start this long after the service listens (or at the first scrape), off the cold start. */
+const PROCESS_METRICS_AFTER_MS = 1000;
 
 /** The service's event keys from config; without any, start() refuses (tasks such as migrate still run). */
 function eventProof(name: string, config: BaseConfig): EventProof | undefined {

@@ -101,6 +101,9 @@ describe("CloudEvents door", () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/snapmesh_events_handled_total\{[^}]*type="test.note.create"/);
+    // Node's process metrics start after the cold start, and at the latest with the first scrape.
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total\{service="notes"\} /m);
+    expect(metrics).toMatch(/^nodejs_heap_size_used_bytes\{service="notes"\} /m);
   });
 });
 
