@@ -321,7 +321,8 @@ export class Service {
     if (deadLetters) this.app.on("post", "/dead-letters", deadLetterSink(this, config.MAX_BODY_BYTES));
     this.server = await listen(this.app, options.port ?? config.PORT, options.host);
     this.log.info({ port: this.port }, "listening");
-    setTimeout(() => this.metrics.collectProcessMetrics(), PROCESS_METRICS_AFTER_MS).unref();
+    const processMetrics = setTimeout(() => this.metrics.collectProcessMetrics(), PROCESS_METRICS_AFTER_MS).unref();
+    this.onStop.push(() => clearTimeout(processMetrics));
     return this.server;
   }
 
