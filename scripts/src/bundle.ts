@@ -45,17 +45,16 @@ const NATS_EDITS: Array<{ file: RegExp; edits: Array<[from: string, to: string]>
 const natsOnNode20: Plugin = {
   name: "nats-on-node20",
   setup(b) {
-    b.onLoad({ filter: /[\\/]nats[\\/]lib[\\/]src[\\/](mod|node_transport)\.js$/ }, (args) => {
-      let contents = readFileSync(args.path, "utf8");
-      for (const { file, edits } of NATS_EDITS) {
-        if (!file.test(args.path)) continue;
+    for (const { file, edits } of NATS_EDITS) {
+      b.onLoad({ filter: file }, (args) => {
+        let contents = readFileSync(args.path, "utf8");
         for (const [from, to] of edits) {
           if (!contents.includes(from)) throw new Error(`${args.path} no longer has ${JSON.stringify(from)}: review NATS_EDITS`);
           contents = contents.replace(from, to);
         }
-      }
-      return { contents, loader: "js" };
-    });
+        return { contents, loader: "js" };
+      });
+    }
   },
 };
 
