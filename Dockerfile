@@ -3,9 +3,9 @@
 #
 #   docker build --build-arg SERVICE=social -t snapmesh-social:0.1.0 .
 #
-# The image holds only the service's esbuild bundle (dist/<service>/bin/main.mjs), its migrations (the console:
-# its page) and a Node runtime. It runs as UID 65532, needs no shell, and writes nothing but /tmp (mount one there with a
-# read-only root filesystem). `main.mjs migrate` applies the migrations and exits.
+# The image holds only the service's esbuild bundle (dist/<service>/bin: a CommonJS script and main.mjs, which runs
+# it), its migrations (the console: its page) and a Node runtime. It runs as UID 65532, needs no shell, and writes
+# nothing but /tmp (mount one there with a read-only root filesystem). `main.mjs migrate` applies the migrations and exits.
 #
 # BASE_IMAGE: any image with the Node binary at /nodejs/bin/node (the distroless layout) and a UID 65532
 # that may run it. `npm run images` builds its own from Debian packages and the official Node binary and
@@ -39,8 +39,11 @@ LABEL org.opencontainers.image.title="snapmesh-${SERVICE}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # Owned by root, read-only to the service: the process cannot change its own code.
 COPY --from=bundle /src/dist/${SERVICE}/ /app/
-# Node 22+: V8's compile cache, filled here at build time, read at start (about 20% off the cold start,
-# see the README). Node reads it from NODE_COMPILE_CACHE; on a read-only root it never needs to write.
+# V8's code for the bundle, made here at build time and read at start (see the README's cold start figures):
+# - a service's main.mjs exports writeCodeCache(), which loads its bundle, runs a warm-up start against nothing
+#   (no NATS or PostgreSQL is reachable here) and writes V8's code cache of everything that compiled, beside the bundle;
+# - Node 22+ keeps the rest (main.mjs, the console's modules) in its compile cache, read from NODE_COMPILE_CACHE.
+# On a read-only root neither is ever written at run time.
 ENV NODE_ENV=production \
     NODE_COMPILE_CACHE=/app/.compile-cache \
     PORT=8080 \
@@ -50,7 +53,7 @@ ENV NODE_ENV=production \
 USER 0:0
 RUN ["/nodejs/bin/node", "--input-type=module", "-e", "\
 import fs from 'node:fs'; import m from 'node:module'; \
-await import('/app/bin/main.mjs'); m.flushCompileCache?.(); \
+const entry = await import('/app/bin/main.mjs'); await entry.writeCodeCache?.(); m.flushCompileCache?.(); \
 const dir = process.env.NODE_COMPILE_CACHE; \
 for (const f of fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }) : []) fs.chmodSync(`${dir}/${f}`, 0o755);"]
 USER 65532:65532

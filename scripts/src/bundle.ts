@@ -2,10 +2,11 @@
 // dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
 // ../migrations from the bundle, as from src/main.ts); the console's server likewise into dist/console/bin. PGlite stays
 // external (it loads its WASM files).
-import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { basename } from "node:path";
 import { SERVICES } from "@snapmesh/events";
-import { build, type Plugin } from "esbuild";
+import { type BuildOptions, build, type Plugin } from "esbuild";
 
 // zod's namespace export carries every locale (358 KiB); snapmesh speaks English only, and zod registers `en` itself.
 const englishOnly: Plugin = {
@@ -121,38 +122,103 @@ const builtinsByRequire: Plugin = {
   },
 };
 
-// Each service, and the console's server (its image adds the page, dist/console/public: `npm run console:build`).
-const ENTRIES: Array<[name: string, entry: string]> = [
-  ...SERVICES.map((name): [string, string] => [name, `services/${name}/src/main.ts`]),
-  ["console", "scripts/src/console/main.ts"],
+// The entry a service's bundle is built from: its main (which starts it when its bundle is the process's script) and
+// the warm-up the image's build runs before it writes the code cache.
+const serviceEntry: Plugin = {
+  name: "service-entry",
+  setup(b) {
+    b.onResolve({ filter: /^service-entry:/ }, (args) => ({
+      path: args.path.slice("service-entry:".length),
+      namespace: "service-entry",
+    }));
+    b.onLoad({ filter: /.*/, namespace: "service-entry" }, (args) => ({
+      contents: `import "./services/${args.path}/src/main.ts"; export { warmUp } from "./services/runtime/src/warm-up.ts";`,
+      loader: "ts",
+      resolveDir: process.cwd(),
+    }));
+  },
+};
+
+// What a service loads only when it is used (egress, the QR renderer, an S3 backend): each its own script in
+// bin/lazy, required on first use, so a start neither reads nor keeps it.
+const SEPARATE: Array<{ name: string; entry: string; imported: RegExp; importer?: RegExp }> = [
+  { name: "undici", entry: "undici", imported: /^undici$/ },
+  { name: "qrcode", entry: "qrcode", imported: /^qrcode$/ },
+  { name: "aws-sdk", entry: "services/storage/src/backends/aws-sdk.ts", imported: /^\.\/aws-sdk\.js$/, importer: /[\\/]s3\.ts$/ },
 ];
-for (const [name, source] of ENTRIES) {
-  // esbuild never removes outputs: chunks of an earlier build (other hashes) would otherwise end up in the image.
+const separate: Plugin = {
+  name: "separate",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      const s = SEPARATE.find((x) => x.imported.test(args.path) && (x.importer?.test(args.importer) ?? true));
+      return s ? { path: s.name, namespace: "separate" } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: "separate" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`./lazy/${args.path}.cjs`)});`,
+      loader: "js",
+    }));
+    b.onResolve({ filter: /^\.\/lazy\// }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  sourcemap: true,
+  // Whitespace out, and ASCII only: one non-Latin-1 character makes V8 keep the whole source at two bytes a character.
+  minifyWhitespace: true,
+  charset: "ascii",
+  external: ["@electric-sql/pglite", "pg-native"],
+  logLevel: "warning",
+  metafile: true,
+} satisfies BuildOptions;
+const LOADER = readFileSync(new URL("./service-loader.mjs", import.meta.url), "utf8");
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+// Each service: one CommonJS script, service-<hash>.cjs (code loaded on first use, such as undici for egress or the AWS
+// SDK, is compiled only then), started by bin/main.mjs from V8's code cache of it (scripts/src/service-loader.mjs).
+for (const name of SERVICES) {
   rmSync(`dist/${name}/bin`, { recursive: true, force: true });
   const result = await build({
-    entryPoints: { main: source },
+    ...common,
+    entryPoints: { service: `service-entry:${name}` },
+    entryNames: "[name]-[hash]",
     outdir: `dist/${name}/bin`,
-    outExtension: { ".js": ".mjs" },
-    // Code loaded on first use (undici for egress, the AWS SDK) goes into chunks the start does not parse.
-    splitting: true,
-    chunkNames: "chunks/[name]-[hash]",
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    sourcemap: true,
-    // Whitespace out, and ASCII only: one non-Latin-1 character makes V8 keep the whole source at two bytes a character.
-    minifyWhitespace: true,
-    charset: "ascii",
-    plugins: [englishOnly, natsOnNode20, lazyModules, builtinsByRequire],
-    external: ["@electric-sql/pglite", "pg-native"],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: "warning",
-    metafile: true,
+    outExtension: { ".js": ".cjs" },
+    format: "cjs",
+    // Given by the loader: the process's script when the service is to start.
+    define: { "import.meta.url": "__entryUrl" },
+    plugins: [serviceEntry, separate, englishOnly, natsOnNode20, lazyModules],
   });
-  const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-  if (existsSync(`services/${name}/migrations`))
-    cpSync(`services/${name}/migrations`, `dist/${name}/migrations`, { recursive: true });
-  const entry = result.metafile.outputs[`dist/${name}/bin/main.mjs`]?.bytes ?? 0;
-  console.log(`dist/${name}/bin/main.mjs  ${(entry / 1024).toFixed(0)} KiB (${(bytes / 1024).toFixed(0)} KiB with chunks)`);
+  const used = SEPARATE.filter((x) => Object.keys(result.metafile.inputs).includes(`separate:${x.name}`));
+  await build({
+    ...common,
+    entryPoints: Object.fromEntries(used.map((x) => [x.name, x.entry])),
+    outdir: `dist/${name}/bin/lazy`,
+    outExtension: { ".js": ".cjs" },
+    format: "cjs",
+  });
+  const [bundle, { bytes }] = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith(".cjs"))!;
+  const file = basename(bundle);
+  writeFileSync(`dist/${name}/bin/main.mjs`, LOADER.replace('"./BUNDLE"', JSON.stringify(`./${file}`)));
+  cpSync(`services/${name}/migrations`, `dist/${name}/migrations`, { recursive: true });
+  console.log(`dist/${name}/bin/${file}  ${kib(bytes)}`);
 }
+
+// The console's server (its image adds the page, dist/console/public: `npm run console:build`), an ES module with
+// chunks, started from Node's compile cache.
+rmSync("dist/console/bin", { recursive: true, force: true });
+const consoleBuild = await build({
+  ...common,
+  entryPoints: { main: "scripts/src/console/main.ts" },
+  outdir: "dist/console/bin",
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  format: "esm",
+  plugins: [englishOnly, natsOnNode20, lazyModules, builtinsByRequire],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+});
+const consoleBytes = Object.values(consoleBuild.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`dist/console/bin/main.mjs  ${kib(consoleBytes)} with chunks`);

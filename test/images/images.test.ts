@@ -214,6 +214,13 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
         const port = await freePort("127.0.0.1");
         const env = await isolatedEnv({ PORT: String(port), MIGRATE_ON_START: "0", ...SERVICE_ENV[service] });
 
+        // The build left V8's code cache of the bundle beside it.
+        const root = buildah("mount", ctr);
+        try {
+          expect(readdirSync(`${root}/app/bin`).filter((f) => f.endsWith(".cjs.code-cache"))).toHaveLength(1);
+        } finally {
+          buildah("umount", ctr);
+        }
         const since = Date.now() - 1000;
         const migrate = runEntrypoint(ctr, config.Entrypoint, env, ["migrate"]);
         expect(await migrate.exit, migrate.stderr()).toBe(0);
@@ -232,6 +239,8 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
             revision: config.Labels["org.opencontainers.image.revision"],
           });
           await stopReadOnly(svc, ctr, config.Entrypoint[0]!, since);
+          // The service started from that cache: the loader says when V8 refuses it or it cannot be read.
+          expect(svc.stderr()).not.toContain("starting without it");
         } finally {
           killAll(svc);
         }

@@ -1,3 +1,4 @@
 import { auth } from "./service.js";
 
-await auth.main(import.meta.url);
+// Not awaited: the image runs this bundled as a script (CommonJS), where there is no top-level await.
+void auth.main(import.meta.url);

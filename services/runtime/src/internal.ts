@@ -27,4 +27,5 @@ export * from "./routes.js";
 export * from "./service.js";
 export * from "./sinks.js";
 export * from "./tokens.js";
+export * from "./warm-up.js";
 export * from "./wechat-config.js";

@@ -1,3 +1,4 @@
 import { shareCode } from "./service.js";
 
-await shareCode.main(import.meta.url);
+// Not awaited: the image runs this bundled as a script (CommonJS), where there is no top-level await.
+void shareCode.main(import.meta.url);

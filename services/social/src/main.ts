@@ -1,3 +1,4 @@
 import { social } from "./service.js";
 
-await social.main(import.meta.url);
+// Not awaited: the image runs this bundled as a script (CommonJS), where there is no top-level await.
+void social.main(import.meta.url);

@@ -1,3 +1,4 @@
 import { storage } from "./service.js";
 
-await storage.main(import.meta.url);
+// Not awaited: the image runs this bundled as a script (CommonJS), where there is no top-level await.
+void storage.main(import.meta.url);

@@ -1,14 +1,15 @@
-// The fair startup row: each service's bundle (dist/<service>/bin/main.mjs, what its image runs) spawned with real
+// The fair startup row: each service's bundle (dist/<service>/bin, what its image runs) spawned with real
 // NATS and PostgreSQL and the environment the chart gives it, timed from spawn to the first 200 on /readyz, beside
 // `node -e 0`, a node:http and an express hello-world on the same Node binary; then its resident memory after ~1 s
-// idle. Without and (on a Node that has one) with V8's compile cache primed as the Dockerfile primes it.
+// idle. Without any cache, and (on a Node that has a compile cache) with the caches an image has: the services' V8
+// code cache written after a warm-up start, and Node's compile cache, both made as the Dockerfile makes them.
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { SERVICES, type ServiceName } from "@snapmesh/events";
@@ -188,6 +189,8 @@ interface Candidate {
   env: Record<string, string>;
   /** What the compile-cache variant imports to prime its cache (as the Dockerfile imports /app/bin/main.mjs). */
   entry?: string;
+  /** A service's bundle, whose code cache is written beside it. */
+  service?: boolean;
   /** NODE_COMPILE_CACHE of the primed variant. */
   cache?: string;
 }
@@ -223,13 +226,14 @@ async function startOnce(c: Candidate, cwd: string, measure: boolean): Promise<S
 }
 
 /**
- * Fills a compile cache the way the Dockerfile does: import the entry (a service's main() returns at once when it is
- * not the process's script), flush. A hello-world starts listening on port 0 as it is imported, and exits here.
+ * Fills the caches the way the Dockerfile does: import the entry (a service's main.mjs starts nothing when it is not
+ * the process's script), write a service's code cache, flush the compile cache. A hello-world starts listening on port
+ * 0 as it is imported, and exits here.
  */
 function primeCache(c: Candidate, cwd: string): void {
   const script =
-    `import m from "node:module"; await import(${JSON.stringify(pathToFileURL(c.entry!).href)}); ` +
-    "m.flushCompileCache?.(); process.exit(0);";
+    `import m from "node:module"; const entry = await import(${JSON.stringify(pathToFileURL(c.entry!).href)}); ` +
+    "await entry.writeCodeCache?.(); m.flushCompileCache?.(); process.exit(0);";
   execFileSync(NODE, ["--input-type=module", "-e", script], {
     cwd,
     env: imageEnv({ PORT: "0", NODE_COMPILE_CACHE: c.cache! }),
@@ -280,16 +284,26 @@ export async function startupFairBench(natsUrl: string, databaseUrl: string): Pr
         server: true,
         env: await serviceEnv(s, entries[s], infra),
         entry: entries[s],
+        service: true,
       });
     }
     const variants: Array<{ name: string; candidates: Candidate[] }> = [{ name: "no compile cache", candidates: base }];
     if (hasCache) {
-      const cached = base.map((c, i) => ({ ...c, cache: join(dir, "compile-cache", String(i)) }));
+      // A service's code cache is written beside its bundle: the primed variant runs a copy of the service's folder.
+      const primedCopy = (entry: string) => {
+        const copy = join(dir, "primed", relative(dir, join(entry, "..", "..")));
+        cpSync(join(entry, "..", ".."), copy, { recursive: true });
+        return join(copy, "bin", "main.mjs");
+      };
+      const cached = base.map((c, i) => {
+        const entry = c.service ? primedCopy(c.entry!) : c.entry;
+        return { ...c, ...(c.service ? { entry, args: [entry!] } : {}), cache: join(dir, "compile-cache", String(i)) };
+      });
       for (const c of cached) {
         mkdirSync(c.cache!, { recursive: true });
         if (c.entry) primeCache(c, dir);
       }
-      variants.push({ name: "NODE_COMPILE_CACHE primed as the Dockerfile primes it", candidates: cached });
+      variants.push({ name: "caches made as the Dockerfile makes them (V8 code cache, NODE_COMPILE_CACHE)", candidates: cached });
     }
 
     // One unmeasured start of each (streams and consumers get made, files get cached), then interleaved rounds.
@@ -326,7 +340,7 @@ export async function startupFairBench(natsUrl: string, databaseUrl: string): Pr
     }
     if (!hasCache) {
       console.log(
-        `# NODE_COMPILE_CACHE primed as the Dockerfile primes it: not measured, node ${version} has no compile cache ` +
+        `# caches made as the Dockerfile makes them: not measured, node ${version} has no compile cache ` +
           "(Node ≥ 22.1; the images run Node 22: BENCH_NODE=<path to node 22> measures it)",
       );
     }

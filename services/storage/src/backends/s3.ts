@@ -1,6 +1,5 @@
 import type { Readable } from "node:stream";
-import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, S3Client, Upload } from "./aws-sdk.js";
 import { type BlobBackend, BlobNotFound, type StoredBlob } from "./backend.js";
 
 export interface S3Options {
