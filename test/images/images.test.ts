@@ -214,13 +214,21 @@ describe.skipIf(buildahMissing)(`service images${buildahMissing ? ` (skipped: ${
         const port = await freePort("127.0.0.1");
         const env = await isolatedEnv({ PORT: String(port), MIGRATE_ON_START: "0", ...SERVICE_ENV[service] });
 
-        // The build left V8's code cache of the bundle beside it.
+        // The build left V8's code cache of the bundle beside it, and every part the bundle requires on first use.
         const root = buildah("mount", ctr);
+        let lazy: string[] = [];
         try {
-          expect(readdirSync(`${root}/app/bin`).filter((f) => f.endsWith(".cjs.code-cache"))).toHaveLength(1);
+          const bin = readdirSync(`${root}/app/bin`);
+          expect(bin.filter((f) => f.endsWith(".cjs.code-cache"))).toHaveLength(1);
+          const bundle = readFileSync(`${root}/app/bin/${bin.find((f) => f.endsWith(".cjs"))}`, "utf8");
+          lazy = [...bundle.matchAll(/require\("\.\/(lazy\/[\w-]+\.cjs)"\)/g)].map((m) => `/app/bin/${m[1]}`);
         } finally {
           buildah("umount", ctr);
         }
+        expect(lazy).toContain("/app/bin/lazy/undici.cjs");
+        const load = `for (const f of ${JSON.stringify(lazy)}) if (!Object.keys(require(f)).length) process.exit(1);`;
+        const loaded = runEntrypoint(ctr, [config.Entrypoint[0]!], {}, ["-e", load]);
+        expect(await loaded.exit, loaded.stderr()).toBe(0);
         const since = Date.now() - 1000;
         const migrate = runEntrypoint(ctr, config.Entrypoint, env, ["migrate"]);
         expect(await migrate.exit, migrate.stderr()).toBe(0);
