@@ -187,7 +187,10 @@ for (const name of SERVICES) {
     outdir: `dist/${name}/bin`,
     outExtension: { ".js": ".cjs" },
     format: "cjs",
-    // Given by the loader: the process's script when the service is to start.
+    // A function the loader calls with CommonJS's arguments and __entryUrl, the process's script when the service is
+    // to start.
+    banner: { js: "(function (exports, require, module, __filename, __dirname, __entryUrl) {" },
+    footer: { js: "})" },
     define: { "import.meta.url": "__entryUrl" },
     plugins: [serviceEntry, separate, englishOnly, natsOnNode20, lazyModules],
   });

@@ -14,11 +14,9 @@ const cacheFile = `${bundle}.code-cache`;
 
 /** Runs the bundle; `entryUrl` is its import.meta.url, the process's script for the service to start. */
 function run(cachedData, entryUrl) {
-  // A function like Node's CommonJS wrapper, one line above the bundle (lineOffset keeps its stack traces' lines).
-  const source = `(function (exports, require, module, __filename, __dirname, __entryUrl) {\n${readFileSync(bundle, "utf8")}\n})`;
-  const script = new Script(source, {
+  // The bundle is one function expression, like Node's CommonJS wrapper; ASCII only, so latin1 reads it faster than utf8.
+  const script = new Script(readFileSync(bundle, "latin1"), {
     filename: bundle,
-    lineOffset: -1,
     cachedData,
     importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
