@@ -1,7 +1,8 @@
-// `npm run build` (after the type check): each service of the manifest bundled into an ESM entry for its container image,
-// dist/<service>/bin/main.mjs (plus chunks/ it loads on demand), with its migrations beside it (dist/<service>/migrations, found as
-// ../migrations from the bundle, as from src/main.ts); the console's server likewise into dist/console/bin. PGlite stays
-// external (it loads its WASM files).
+// `npm run build` (after the type check): each service of the manifest bundled for its container image into
+// dist/<service>/bin: one CommonJS script, service-<hash>.cjs, which bin/main.mjs runs from V8's code cache
+// (scripts/src/service-loader.mjs; the image's build writes the cache), and what it loads on first use in bin/lazy; its
+// migrations beside it (dist/<service>/migrations, found as ../migrations from main.mjs, as from src/main.ts). The
+// console's server: an ES module with chunks, dist/console/bin/main.mjs. PGlite stays external (it loads its WASM files).
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
@@ -178,7 +179,9 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
 // Each service: one CommonJS script, service-<hash>.cjs (code loaded on first use, such as undici for egress or the AWS
 // SDK, is compiled only then), started by bin/main.mjs from V8's code cache of it (scripts/src/service-loader.mjs).
+if (!LOADER.includes('"./BUNDLE"')) throw new Error('scripts/src/service-loader.mjs no longer names its bundle "./BUNDLE"');
 for (const name of SERVICES) {
+  // esbuild never removes outputs: bundles of an earlier build (other hashes) would otherwise end up in the image.
   rmSync(`dist/${name}/bin`, { recursive: true, force: true });
   const result = await build({
     ...common,
@@ -195,13 +198,14 @@ for (const name of SERVICES) {
     plugins: [serviceEntry, separate, englishOnly, natsOnNode20, lazyModules],
   });
   const used = SEPARATE.filter((x) => Object.keys(result.metafile.inputs).includes(`separate:${x.name}`));
-  await build({
-    ...common,
-    entryPoints: Object.fromEntries(used.map((x) => [x.name, x.entry])),
-    outdir: `dist/${name}/bin/lazy`,
-    outExtension: { ".js": ".cjs" },
-    format: "cjs",
-  });
+  if (used.length > 0)
+    await build({
+      ...common,
+      entryPoints: Object.fromEntries(used.map((x) => [x.name, x.entry])),
+      outdir: `dist/${name}/bin/lazy`,
+      outExtension: { ".js": ".cjs" },
+      format: "cjs",
+    });
   const [bundle, { bytes }] = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith(".cjs"))!;
   const file = basename(bundle);
   writeFileSync(`dist/${name}/bin/main.mjs`, LOADER.replace('"./BUNDLE"', JSON.stringify(`./${file}`)));

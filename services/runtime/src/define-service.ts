@@ -125,10 +125,10 @@ export interface ServiceDefinition<C, D, O> {
   /** The same from a configuration already parsed. */
   build(config: C, options?: O): Promise<ServiceInstance<C, D>>;
   /**
-   * The process entry, called as `await x.main(import.meta.url)` from `src/main.ts`: `main migrate` migrates
+   * The process entry, called as `void x.main(import.meta.url)` from `src/main.ts`: `main migrate` migrates
    * with the base configuration only, `main <task>` runs a task and exits; without an argument the service
    * serves until SIGTERM. Configuration errors exit 78. Nothing runs when `entry` is not the script the
-   * process started with (the image's build imports the bundle only to fill the compile cache).
+   * process started with (the image's build loads the bundle, runs a warm-up and writes V8's code cache).
    */
   main(entry: string, argv?: string[]): Promise<void>;
 }
