@@ -1,11 +1,11 @@
-// A service's start, run once at image build so that V8 compiles what a start runs and the image's code cache
-// (see scripts/src/bundle.ts) holds it: functions V8 compiles only when first called are otherwise compiled on every
-// cold start. Nothing is reachable at build time, so this is a bare service of the runtime against NATS and
+// A service's start, run once at image build so that V8 compiles what a start runs and the image's code cache (written
+// by scripts/src/service-loader.mjs) holds it: functions V8 compiles only when first called are otherwise compiled on
+// every cold start. Nothing is reachable at build time, so this is a bare service of the runtime against NATS and
 // PostgreSQL addresses that refuse connections: it parses a configuration, opens its pool, tries NATS, listens on a
 // loopback port, answers its probes, a scrape and a CloudEvent, and stops.
-import { generateKeyPairSync } from "node:crypto";
 import { request } from "node:http";
 import { type BaseConfig, baseConfigSchema, parseConfig } from "./config.js";
+import { generateEventKey } from "./event-proof.js";
 import { createLogger } from "./logger.js";
 import { Service } from "./service.js";
 
@@ -13,13 +13,12 @@ import { Service } from "./service.js";
 const REFUSED = "127.0.0.1:1";
 
 export async function warmUp(): Promise<void> {
-  const key = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
   const config: BaseConfig = parseConfig(baseConfigSchema, {
     DATABASE_URL: `postgres://warm-up:warm-up@${REFUSED}/warm-up`,
     NATS_URL: `nats://${REFUSED}`,
     MIGRATE_ON_START: "0",
     SHUTDOWN_TIMEOUT_MS: "1000",
-    SNAPMESH_EVENT_SIGNING_KEYS: JSON.stringify({ keys: [{ ...key, kid: "warm-up", alg: "EdDSA" }] }),
+    SNAPMESH_EVENT_SIGNING_KEYS: JSON.stringify({ keys: [generateEventKey("warm-up")] }),
   });
   const service = new Service({
     name: "warm-up",

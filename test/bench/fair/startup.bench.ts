@@ -187,7 +187,7 @@ interface Candidate {
   args: string[];
   server: boolean;
   env: Record<string, string>;
-  /** What the compile-cache variant imports to prime its cache (as the Dockerfile imports /app/bin/main.mjs). */
+  /** What the primed variant imports to make its caches (as the Dockerfile imports /app/bin/main.mjs). */
   entry?: string;
   /** A service's bundle, whose code cache is written beside it. */
   service?: boolean;
@@ -287,12 +287,13 @@ export async function startupFairBench(natsUrl: string, databaseUrl: string): Pr
         service: true,
       });
     }
-    const variants: Array<{ name: string; candidates: Candidate[] }> = [{ name: "no compile cache", candidates: base }];
+    const variants: Array<{ name: string; candidates: Candidate[] }> = [{ name: "no cache", candidates: base }];
     if (hasCache) {
       // A service's code cache is written beside its bundle: the primed variant runs a copy of the service's folder.
       const primedCopy = (entry: string) => {
-        const copy = join(dir, "primed", relative(dir, join(entry, "..", "..")));
-        cpSync(join(entry, "..", ".."), copy, { recursive: true });
+        const folder = join(entry, "..", "..");
+        const copy = join(dir, "primed", relative(dir, folder));
+        cpSync(folder, copy, { recursive: true });
         return join(copy, "bin", "main.mjs");
       };
       const cached = base.map((c, i) => {
